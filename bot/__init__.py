@@ -1,0 +1,1 @@
+"""Quorum: ask a panel of AI models one hard question, in Slack."""

@@ -1,0 +1,195 @@
+"""One consult, start to finish: ask the panel, show the answers, synthesize.
+
+The consult writes to a `ConsultThread`: the Slack writer is one, the demo's
+and the tests' recorders are others. Nothing here knows about Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot import prompts
+from bot.confidence import Confidence, rate_confidence
+from bot.fanout import (
+    AnswerFailed,
+    AnswerFinished,
+    ModelRequest,
+    PanelEvent,
+    ask_panel,
+)
+from bot.logs import set_where
+from bot.panel import ModelSpec, Panel, TierName
+from bot.synthesis import Synthesis, SynthesisDegraded, SynthesisOutcome, synthesize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultRequest:
+    question: str
+    tier: TierName
+    asker: str  # the asker's user id
+    team: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultResult:
+    request: ConsultRequest
+    models: list[ModelSpec]
+    answers: list[AnswerFinished]
+    failures: list[AnswerFailed]
+    synthesis: SynthesisOutcome | None  # None: single tier, nothing to compare
+    confidence: Confidence | None
+    wall_s: float
+    cost_parts: list[tuple[str, int | None]] = field(default_factory=list)
+
+    @property
+    def known_cost_micros(self) -> int:
+        return sum(cost for _, cost in self.cost_parts if cost is not None)
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Labels of the parts whose cost is unknown."""
+        return [label for label, cost in self.cost_parts if cost is None]
+
+
+class ConsultThread(Protocol):
+    """Where a consult shows itself, as it happens."""
+
+    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> None:
+        """Show the question and the panel before any model is asked."""
+
+    async def show(self, event: PanelEvent) -> None:
+        """Show one event of one model's answer."""
+
+    async def close(self, result: ConsultResult) -> None:
+        """Show the outcome: the synthesis, or why there is none."""
+
+
+async def run_consult(
+    request: ConsultRequest,
+    panel: Panel,
+    thread: ConsultThread,
+    *,
+    rng: random.Random | None = None,
+) -> ConsultResult:
+    started = time.monotonic()
+    set_where(team=request.team, channel=request.channel, thread=None)
+    models = panel.tier(request.tier)
+    await thread.open(request, models)
+
+    answers, failures = await _collect_answers(request, models, thread)
+    synthesis = await _synthesize(request, answers, panel, rng)
+    result = ConsultResult(
+        request=request,
+        models=models,
+        answers=answers,
+        failures=failures,
+        synthesis=synthesis,
+        confidence=_confidence(models, answers, synthesis),
+        wall_s=time.monotonic() - started,
+        cost_parts=_cost_parts(answers, failures, synthesis),
+    )
+    await thread.close(result)
+    _log_consult(result)
+    return result
+
+
+async def _collect_answers(
+    request: ConsultRequest, models: list[ModelSpec], thread: ConsultThread
+) -> tuple[list[AnswerFinished], list[AnswerFailed]]:
+    requests = [
+        ModelRequest(spec, prompts.panelist_messages(request.question))
+        for spec in models
+    ]
+    done: dict[str, AnswerFinished | AnswerFailed] = {}
+    async for event in ask_panel(requests):
+        await thread.show(event)
+        if isinstance(event, AnswerFinished | AnswerFailed):
+            done[event.alias] = event
+    ordered = [done[spec.alias] for spec in models]
+    answers = [a for a in ordered if isinstance(a, AnswerFinished)]
+    failures = [a for a in ordered if isinstance(a, AnswerFailed)]
+    return answers, failures
+
+
+async def _synthesize(
+    request: ConsultRequest,
+    answers: list[AnswerFinished],
+    panel: Panel,
+    rng: random.Random | None,
+) -> SynthesisOutcome | None:
+    if request.tier == "single" or len(panel.tier(request.tier)) < 2:
+        return None
+    if len(answers) < 2:
+        answered = "only one model" if answers else "no model"
+        return SynthesisDegraded(
+            reason=f"{answered} answered, so there is nothing to compare",
+            cost_micros=0,
+            latency_s=0.0,
+        )
+    return await synthesize(request.question, answers, panel.synthesis_models, rng=rng)
+
+
+def _confidence(
+    models: list[ModelSpec],
+    answers: list[AnswerFinished],
+    synthesis: SynthesisOutcome | None,
+) -> Confidence | None:
+    """Rate the agreement the synthesis found; None when there is nothing to rate."""
+    if synthesis is None:
+        return None
+    if isinstance(synthesis, SynthesisDegraded):
+        if len(answers) >= 2:
+            return None  # answers exist but nobody grouped them: no level to claim
+        return rate_confidence(len(models), [[a.label] for a in answers])
+    labels = {a.alias: a.label for a in answers}
+    name = {letter: labels[alias] for letter, alias in synthesis.letters.items()}
+    groups = [
+        [name[letter] for letter in group.answers]
+        for group in synthesis.report.verdict_groups
+    ]
+    uncertain = {name[u.answer]: u.reason for u in synthesis.report.uncertain_answers}
+    return rate_confidence(len(models), groups, uncertain)
+
+
+def _cost_parts(
+    answers: list[AnswerFinished],
+    failures: list[AnswerFailed],
+    synthesis: SynthesisOutcome | None,
+) -> list[tuple[str, int | None]]:
+    parts: list[tuple[str, int | None]] = [(a.label, a.cost_micros) for a in answers]
+    if isinstance(synthesis, Synthesis):
+        parts.append((f"synthesis ({synthesis.model_label})", synthesis.cost_micros))
+    elif isinstance(synthesis, SynthesisDegraded) and synthesis.cost_micros:
+        parts.append(("synthesis", synthesis.cost_micros))
+    return parts
+
+
+def _log_consult(result: ConsultResult) -> None:
+    synthesis = result.synthesis
+    outcome = (
+        "no_synthesis"
+        if synthesis is None
+        else "degraded"
+        if isinstance(synthesis, SynthesisDegraded)
+        else "ok"
+    )
+    logger.info(
+        "consult tier=%s models=%d answered=%d failed=%d outcome=%s confidence=%s "
+        "wall_s=%.2f cost_usd=%.6f unpriced=%d",
+        result.request.tier,
+        len(result.models),
+        len(result.answers),
+        len(result.failures),
+        outcome,
+        result.confidence.level if result.confidence else "-",
+        result.wall_s,
+        result.known_cost_micros / 1e6,
+        len(result.unpriced),
+    )

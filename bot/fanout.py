@@ -1,0 +1,229 @@
+"""Ask several models at once and turn their streams into typed events.
+
+Each model streams through litellm concurrently. A model that fails yields an
+`AnswerFailed` and the others go on. Every call has our own deadline and an
+idle-chunk timeout, because litellm's retries and timeouts differ by provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from bot.errors import ModelCallError, model_call_error, redact
+from bot.llm import configured_litellm
+from bot.panel import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """One model and the messages it is asked."""
+
+    spec: ModelSpec
+    messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerStarted:
+    alias: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    alias: str
+    label: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFinished:
+    alias: str
+    label: str
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_micros: int | None  # None: unknown (no usage or no price), never 0 by default
+    latency_s: float
+    truncated: bool = False  # stopped at max_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFailed:
+    alias: str
+    label: str
+    reason: str
+    kind: str
+    latency_s: float
+    partial_text: str = ""
+
+
+PanelEvent = AnswerStarted | AnswerDelta | AnswerFinished | AnswerFailed
+
+
+@dataclass(slots=True)
+class _Progress:
+    text: list[str] = field(default_factory=list)
+    usage: object | None = None
+    finish_reason: str | None = None
+
+
+async def ask_panel(
+    requests: list[ModelRequest], *, deadline_s: float | None = None
+) -> AsyncIterator[PanelEvent]:
+    """Yield every model's events as they happen, until each has finished or failed.
+
+    `deadline_s` bounds the whole fan-out; a model still streaming then fails
+    with its partial text kept.
+    """
+    queue: asyncio.Queue[PanelEvent] = asyncio.Queue()
+    tasks = [
+        asyncio.create_task(_ask_one(request, queue, deadline_s))
+        for request in requests
+    ]
+    pending = len(tasks)
+    try:
+        while pending:
+            event = await queue.get()
+            if isinstance(event, AnswerFinished | AnswerFailed):
+                pending -= 1
+            yield event
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _ask_one(
+    request: ModelRequest, queue: asyncio.Queue[PanelEvent], deadline_s: float | None
+) -> None:
+    spec = request.spec
+    started = time.monotonic()
+    progress = _Progress()
+    await queue.put(AnswerStarted(spec.alias, spec.label))
+    limit = spec.timeout_s if deadline_s is None else min(spec.timeout_s, deadline_s)
+    try:
+        async with asyncio.timeout(limit):
+            await _stream(request, queue, progress)
+    except TimeoutError:
+        error = ModelCallError(f"timed out after {limit:.0f} s", kind="timeout")
+        await queue.put(_failed(spec, error, started, progress))
+    except ModelCallError as exc:
+        await queue.put(_failed(spec, exc, started, progress))
+    except Exception as exc:  # any provider error is a value, not a crash
+        await queue.put(_failed(spec, model_call_error(exc), started, progress, exc))
+    else:
+        await queue.put(_finished(spec, started, progress))
+
+
+async def _stream(
+    request: ModelRequest, queue: asyncio.Queue[PanelEvent], progress: _Progress
+) -> None:
+    spec = request.spec
+    litellm = configured_litellm()
+    stream = await litellm.acompletion(
+        model=spec.model,
+        messages=request.messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=spec.max_tokens,
+        api_base=spec.api_base,
+        api_key=spec.api_key(),
+        extra_headers=spec.headers or None,
+        timeout=spec.timeout_s,
+        num_retries=0,
+    )
+    chunks = aiter(stream)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), spec.idle_timeout_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ModelCallError(
+                f"stalled: no text for {spec.idle_timeout_s:.0f} s", kind="stalled"
+            ) from None
+        _take_chunk(chunk, spec, queue, progress)
+
+
+def _take_chunk(
+    chunk: object,
+    spec: ModelSpec,
+    queue: asyncio.Queue[PanelEvent],
+    progress: _Progress,
+) -> None:
+    usage = getattr(chunk, "usage", None)
+    if usage is not None and getattr(usage, "completion_tokens", None) is not None:
+        progress.usage = usage
+    for choice in getattr(chunk, "choices", None) or ():
+        if choice.finish_reason:
+            progress.finish_reason = choice.finish_reason
+        text = getattr(choice.delta, "content", None)
+        if text:
+            progress.text.append(text)
+            queue.put_nowait(AnswerDelta(spec.alias, spec.label, text))
+
+
+def _finished(spec: ModelSpec, started: float, progress: _Progress) -> AnswerFinished:
+    usage = progress.usage
+    prompt_tokens = getattr(usage, "prompt_tokens", None) if usage else None
+    completion_tokens = getattr(usage, "completion_tokens", None) if usage else None
+    price = spec.price()
+    cost = None
+    if (
+        price is not None
+        and prompt_tokens is not None
+        and completion_tokens is not None
+    ):
+        cost = price.cost_micros(prompt_tokens, completion_tokens)
+    answer = AnswerFinished(
+        alias=spec.alias,
+        label=spec.label,
+        text="".join(progress.text),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_micros=cost,
+        latency_s=time.monotonic() - started,
+        truncated=progress.finish_reason == "length",
+    )
+    logger.info(
+        "model call model=%s outcome=ok latency_s=%.2f tokens_in=%s tokens_out=%s "
+        "cost_usd=%s",
+        spec.model,
+        answer.latency_s,
+        prompt_tokens,
+        completion_tokens,
+        "unknown" if cost is None else f"{cost / 1e6:.6f}",
+    )
+    return answer
+
+
+def _failed(
+    spec: ModelSpec,
+    error: ModelCallError,
+    started: float,
+    progress: _Progress,
+    cause: BaseException | None = None,
+) -> AnswerFailed:
+    latency = time.monotonic() - started
+    logger.info(
+        "model call model=%s outcome=%s latency_s=%.2f reason=%r detail=%r",
+        spec.model,
+        error.kind,
+        latency,
+        error.reason,
+        redact(str(cause))[:300] if cause else "",
+    )
+    return AnswerFailed(
+        alias=spec.alias,
+        label=spec.label,
+        reason=error.reason,
+        kind=error.kind,
+        latency_s=latency,
+        partial_text="".join(progress.text),
+    )

@@ -1,0 +1,204 @@
+"""The panel file: models, their aliases, labels and prices, the tiers, the synthesis.
+
+The file is TOML (see the README for every key). Loading it either returns a
+`Panel` or raises `ConfigError` with one line that names the problem.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.errors import ConfigError
+from bot.llm import configured_litellm
+
+TierName = Literal["single", "dual", "full"]
+TIER_NAMES: tuple[TierName, ...] = ("single", "dual", "full")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+    def cost_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """Cost in integer micro-dollars, rounded up so it never under-charges.
+
+        USD per million tokens times tokens is exactly micro-dollars.
+        """
+        exact = prompt_tokens * self.input_per_mtok
+        exact += completion_tokens * self.output_per_mtok
+        return math.ceil(round(exact, 6))
+
+
+class ModelSpec(_Strict):
+    """One `[models.<alias>]` table."""
+
+    alias: str
+    model: str = Field(min_length=3, pattern=r"^[\w.-]+/.+$")
+    label: str = ""
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    max_tokens: int = Field(default=1500, ge=16, le=200_000)
+    timeout_s: float = Field(default=120.0, gt=0, le=900)
+    idle_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _label_defaults_to_model(self) -> ModelSpec:
+        if not self.label:
+            object.__setattr__(self, "label", self.model.split("/", 1)[1])
+        return self
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def price(self) -> Price | None:
+        """The configured price, else litellm's own, else None (cost unknown)."""
+        if (
+            self.input_cost_per_mtok is not None
+            and self.output_cost_per_mtok is not None
+        ):
+            return Price(
+                input_per_mtok=self.input_cost_per_mtok,
+                output_per_mtok=self.output_cost_per_mtok,
+            )
+        return _litellm_price(self.model)
+
+
+class Tiers(_Strict):
+    single: list[str] = Field(min_length=1)
+    dual: list[str] = Field(min_length=1)
+    full: list[str] = Field(min_length=1)
+    default: TierName = "full"
+
+
+class SynthesisSpec(_Strict):
+    model: str
+    fallback: str | None = None
+
+
+class Panel(_Strict):
+    """The whole panel file, checked: every alias a tier or synthesis names exists."""
+
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    tiers: Tiers
+    synthesis: SynthesisSpec
+    source: str = "built-in defaults"
+
+    @model_validator(mode="after")
+    def _aliases_exist(self) -> Panel:
+        for tier in TIER_NAMES:
+            for alias in getattr(self.tiers, tier):
+                if alias not in self.models:
+                    raise ValueError(
+                        f"tier '{tier}' names model '{alias}', "
+                        f"which has no [models.{alias}] table"
+                    )
+            if len(set(getattr(self.tiers, tier))) != len(getattr(self.tiers, tier)):
+                raise ValueError(f"tier '{tier}' names the same model twice")
+        for role, alias in (
+            ("synthesis.model", self.synthesis.model),
+            ("synthesis.fallback", self.synthesis.fallback),
+        ):
+            if alias is not None and alias not in self.models:
+                raise ValueError(
+                    f"{role} names model '{alias}', which has no [models.{alias}] table"
+                )
+        return self
+
+    def tier(self, name: TierName) -> list[ModelSpec]:
+        return [self.models[alias] for alias in getattr(self.tiers, name)]
+
+    @property
+    def synthesis_models(self) -> list[ModelSpec]:
+        aliases = [self.synthesis.model, self.synthesis.fallback]
+        return [self.models[a] for a in aliases if a is not None]
+
+
+def load_panel(path: Path | None) -> Panel:
+    """Read the panel file at `path`, or the built-in defaults when it is absent."""
+    if path is not None and path.is_file():
+        return parse_panel(path.read_text(encoding="utf-8"), source=str(path))
+    text = resources.files("bot").joinpath("default_panel.toml").read_text("utf-8")
+    return parse_panel(text, source="built-in defaults")
+
+
+def parse_panel(text: str, *, source: str) -> Panel:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    models = raw.get("models")
+    if isinstance(models, dict):
+        raw["models"] = {
+            alias: {**table, "alias": alias} if isinstance(table, dict) else table
+            for alias, table in models.items()
+        }
+    try:
+        panel = Panel.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_problem(exc)}") from exc
+    register_prices(panel)
+    return panel
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{where}' (check the spelling against the README)"
+    if error["type"] == "missing":
+        return f"missing key '{where}'"
+    return f"{where}: {message}" if where else message
+
+
+def _litellm_price(model: str) -> Price | None:
+    litellm = configured_litellm()
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:  # litellm raises a bare Exception for unknown models
+        return None
+    per_in, per_out = (
+        info.get("input_cost_per_token"),
+        info.get("output_cost_per_token"),
+    )
+    if per_in is None or per_out is None:
+        return None
+    return Price(input_per_mtok=per_in * 1e6, output_per_mtok=per_out * 1e6)
+
+
+def register_prices(panel: Panel) -> None:
+    """Tell litellm the prices the panel file sets, so its own cost helpers agree."""
+    litellm = configured_litellm()
+
+    entries = {}
+    for spec in panel.models.values():
+        if spec.input_cost_per_mtok is None or spec.output_cost_per_mtok is None:
+            continue
+        entries[spec.model] = {
+            "input_cost_per_token": spec.input_cost_per_mtok / 1e6,
+            "output_cost_per_token": spec.output_cost_per_mtok / 1e6,
+            "litellm_provider": spec.provider,
+            "mode": "chat",
+        }
+    if entries:
+        litellm.register_model(entries)

@@ -1,0 +1,1 @@
+"""Local stand-ins for Slack and model providers, for tests, demo and benchmarks."""

@@ -1,0 +1,35 @@
+"""Process settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment.
+
+    Secrets are `SecretStr`, so they never show in a repr or a log line.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = SLACK_API_URL
+    redis_url: str | None = None
+    port: int = Field(default=3000, ge=1, le=65535)
+    quorum_config: Path = Path("quorum.toml")
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""What knows Slack: app wiring, the thread writer, Block Kit and text."""

@@ -1,0 +1,274 @@
+"""The synthesis: a separate model compares the answers, blind, as JSON.
+
+The answers go to the synthesis model under neutral letters in shuffled order.
+Its JSON is validated by pydantic against the letters actually in use; an
+invalid reply is retried once, then the fallback model is tried, and if all
+fail the result is `SynthesisDegraded`, which says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+from string import ascii_uppercase
+
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bot import prompts
+from bot.errors import ModelCallError, model_call_error, redact
+from bot.fanout import AnswerFinished
+from bot.llm import configured_litellm
+from bot.panel import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+
+class _Report(BaseModel):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
+class VerdictGroup(_Report):
+    verdict: str = Field(min_length=1)
+    answers: list[str] = Field(min_length=1)
+
+
+class Position(_Report):
+    answers: list[str] = Field(min_length=1)
+    view: str = Field(min_length=1)
+
+
+class Disagreement(_Report):
+    topic: str = Field(min_length=1)
+    positions: list[Position] = Field(min_length=1)
+
+
+class UniqueInsight(_Report):
+    answer: str
+    insight: str = Field(min_length=1)
+
+
+class UncertainAnswer(_Report):
+    answer: str
+    reason: str = Field(min_length=1)
+
+
+class SynthesisReport(_Report):
+    """The synthesis model's reply, checked against the letters in use.
+
+    Validate with `context={"letters": {...}}`.
+    """
+
+    verdict_groups: list[VerdictGroup] = Field(min_length=1)
+    agreement: list[str] = Field(default_factory=list)
+    disagreements: list[Disagreement] = Field(default_factory=list)
+    unique_insights: list[UniqueInsight] = Field(default_factory=list)
+    uncertain_answers: list[UncertainAnswer] = Field(default_factory=list)
+    recommended_action: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _letters_are_real(self, info: ValidationInfo) -> SynthesisReport:
+        letters: set[str] = (info.context or {}).get("letters", set())
+        grouped = [letter for group in self.verdict_groups for letter in group.answers]
+        mentioned = grouped + [u.answer for u in self.unique_insights]
+        mentioned += [u.answer for u in self.uncertain_answers]
+        mentioned += [
+            letter
+            for item in self.disagreements
+            for position in item.positions
+            for letter in position.answers
+        ]
+        unknown = sorted(set(mentioned) - letters)
+        if unknown:
+            raise ValueError(
+                f"unknown answer letters {unknown}; use only {sorted(letters)}"
+            )
+        if len(grouped) != len(set(grouped)):
+            raise ValueError("an answer appears in more than one verdict group")
+        if set(grouped) != letters:
+            missing = sorted(letters - set(grouped))
+            raise ValueError(f"verdict_groups leaves out answers {missing}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """A valid synthesis, with letters mapped back to the answers' aliases."""
+
+    report: SynthesisReport
+    letters: dict[str, str]  # letter -> alias
+    model_label: str
+    cost_micros: int | None
+    latency_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SynthesisDegraded:
+    """No usable synthesis; `reason` says why in plain words."""
+
+    reason: str
+    cost_micros: int | None
+    latency_s: float
+
+
+SynthesisOutcome = Synthesis | SynthesisDegraded
+
+
+def assign_letters(
+    answers: list[AnswerFinished], rng: random.Random | None = None
+) -> list[tuple[str, AnswerFinished]]:
+    """Shuffle the answers and label them A, B, C… in the shuffled order."""
+    shuffled = list(answers)
+    (rng or random.SystemRandom()).shuffle(shuffled)
+    return list(zip(ascii_uppercase, shuffled, strict=False))
+
+
+async def synthesize(
+    question: str,
+    answers: list[AnswerFinished],
+    models: list[ModelSpec],
+    *,
+    rng: random.Random | None = None,
+) -> SynthesisOutcome:
+    """Ask the synthesis model (then its fallback) to compare `answers`."""
+    started = time.monotonic()
+    lettered = assign_letters(answers, rng)
+    letters = {letter: answer.alias for letter, answer in lettered}
+    messages = prompts.synthesis_messages(
+        question, [(letter, answer.text) for letter, answer in lettered]
+    )
+    spent: list[int | None] = []
+    problems: list[str] = []
+    for spec in models:
+        outcome = await _try_model(spec, messages, set(letters), spent)
+        if isinstance(outcome, SynthesisReport):
+            return Synthesis(
+                report=outcome,
+                letters=letters,
+                model_label=spec.label,
+                cost_micros=_total(spent),
+                latency_s=time.monotonic() - started,
+            )
+        problems.append(f"{spec.label}: {outcome}")
+    return SynthesisDegraded(
+        reason="; ".join(problems) or "no synthesis model is configured",
+        cost_micros=_total(spent),
+        latency_s=time.monotonic() - started,
+    )
+
+
+async def _try_model(
+    spec: ModelSpec,
+    messages: list[dict[str, str]],
+    letters: set[str],
+    spent: list[int | None],
+) -> SynthesisReport | str:
+    """Two tries at one model: the second shows it what was wrong with the first."""
+    conversation = list(messages)
+    problem = ""
+    for _attempt in range(2):
+        try:
+            reply = await _complete(spec, conversation, spent)
+        except ModelCallError as exc:
+            return exc.reason
+        try:
+            return parse_report(reply, letters)
+        except ValueError as exc:
+            problem = str(exc)
+            logger.info("synthesis invalid model=%s problem=%r", spec.model, problem)
+            conversation = messages + [
+                {"role": "assistant", "content": reply},
+                {
+                    "role": "user",
+                    "content": prompts.SYNTHESIS_RETRY.format(problem=problem),
+                },
+            ]
+    return f"its reply was not valid JSON twice ({problem})"
+
+
+async def _complete(
+    spec: ModelSpec, messages: list[dict[str, str]], spent: list[int | None]
+) -> str:
+    litellm = configured_litellm()
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(spec.timeout_s):
+            response = await litellm.acompletion(
+                model=spec.model,
+                messages=messages,
+                max_tokens=spec.max_tokens,
+                api_base=spec.api_base,
+                api_key=spec.api_key(),
+                extra_headers=spec.headers or None,
+                response_format={"type": "json_object"},
+                timeout=spec.timeout_s,
+                num_retries=0,
+            )
+    except TimeoutError:
+        raise ModelCallError(
+            f"timed out after {spec.timeout_s:.0f} s", kind="timeout"
+        ) from None
+    except Exception as exc:
+        error = model_call_error(exc)
+        logger.info(
+            "synthesis call model=%s outcome=%s detail=%r",
+            spec.model,
+            error.kind,
+            redact(str(exc))[:300],
+        )
+        raise error from exc
+    usage = getattr(response, "usage", None)
+    price = spec.price()
+    cost = None
+    if usage is not None and price is not None:
+        cost = price.cost_micros(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+    spent.append(cost)
+    logger.info(
+        "synthesis call model=%s outcome=ok latency_s=%.2f cost_usd=%s",
+        spec.model,
+        time.monotonic() - started,
+        "unknown" if cost is None else f"{cost / 1e6:.6f}",
+    )
+    return response.choices[0].message.content or ""
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+def parse_report(reply: str, letters: set[str]) -> SynthesisReport:
+    """Parse and check the synthesis model's reply; ValueError says what is wrong."""
+    text = _FENCE.sub("", reply.strip())
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError("the reply holds no JSON object")
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    try:
+        return SynthesisReport.model_validate(data, context={"letters": letters})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{where or 'reply'}: {first['msg']}") from exc
+
+
+def _total(costs: list[int | None]) -> int | None:
+    """The sum, or None when any part is unknown."""
+    if any(cost is None for cost in costs):
+        return None
+    return sum(cost for cost in costs if cost is not None)

@@ -1,0 +1,1 @@
+"""Slack listeners: parse the request, call the core, hand over to rendering."""
