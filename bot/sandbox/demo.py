@@ -1,0 +1,198 @@
+"""`make demo`: one real consult, end to end, with nothing but loopback.
+
+A local Slack Web API, a local model server with scripted answers, and the
+real slack-bolt app in HTTP mode between them. A signed `/consult` goes in;
+the thread comes out, printed as a person would read it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.panel import Panel, TierName, load_panel, parse_panel
+from bot.sandbox.model_server import ModelServer
+from bot.sandbox.printer import render_thread
+from bot.sandbox.scripts import DEMO_BEHAVIORS, DEMO_BOOK
+from bot.sandbox.slack_api import ApiCall, SandboxMessage, SlackSandbox
+from bot.sandbox.slack_client import send_slash_command
+from bot.settings import Settings
+from bot.slack.app import EVENTS_PATH, build_app, http_app
+from bot.slack.writer import DONE_EVENT
+
+DEMO_QUESTION = DEMO_BOOK["sessions"].question
+SIGNING_SECRET = "demo-signing-secret"
+BOT_TOKEN = "xoxb-demo"
+REAL_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
+CONSULT_TIMEOUT_S = 180.0
+
+
+@dataclass
+class DemoStack:
+    """The running pieces of one demo: Slack, models and the app."""
+
+    slack: SlackSandbox
+    models: ModelServer
+    app_url: str
+    panel: Panel
+
+
+def demo_panel(api_base: str) -> Panel:
+    text = resources.files("bot.sandbox").joinpath("demo_panel.toml").read_text("utf-8")
+    return parse_panel(text.replace("{api_base}", api_base), source="demo panel")
+
+
+def real_panel() -> Panel | None:
+    """The built-in panel cut to the providers whose key is set; None if none is."""
+    if not any(os.environ.get(key) for key in REAL_KEYS):
+        return None
+    builtin = load_panel(None)
+    keyed = [a for a, spec in builtin.models.items() if spec.api_key()]
+    panelists = [a for a in builtin.tiers.full if a in keyed]
+    judges = [
+        a for a in (builtin.synthesis.model, builtin.synthesis.fallback) if a in keyed
+    ]
+    synthesis = judges[0] if judges else panelists[0]
+    data = {
+        "models": {a: builtin.models[a].model_dump() for a in keyed},
+        "tiers": {
+            "single": panelists[:1],
+            "dual": panelists[:2],
+            "full": panelists,
+            "default": "full",
+        },
+        "synthesis": {"model": synthesis},
+        "source": "built-in panel, providers with keys",
+    }
+    return Panel.model_validate(data)
+
+
+@asynccontextmanager
+async def demo_stack(panel: Panel | None = None) -> AsyncIterator[DemoStack]:
+    """Start the sandbox Slack, the model server and the app; stop them after."""
+    async with (
+        SlackSandbox() as slack,
+        ModelServer(DEMO_BOOK, DEMO_BEHAVIORS) as models,
+    ):
+        panel = panel or demo_panel(models.base_url)
+        settings = Settings(
+            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_signing_secret=SecretStr(SIGNING_SECRET),
+            slack_api_url=slack.api_url,
+        )
+        runner = web.AppRunner(http_app(build_app(settings, panel)))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            yield DemoStack(
+                slack, models, f"http://127.0.0.1:{port}{EVENTS_PATH}", panel
+            )
+        finally:
+            await runner.cleanup()
+
+
+async def run_demo(question: str | None = None, tier: TierName = "full") -> int:
+    panel = real_panel()
+    question = question or DEMO_QUESTION
+    print(_banner(panel))
+    async with demo_stack(panel) as stack, aiohttp.ClientSession() as session:
+        started = time.monotonic()
+        reply = await send_slash_command(
+            session,
+            stack.app_url,
+            SIGNING_SECRET,
+            text=f"{tier} {question}",
+            response_url=stack.slack.new_response_url(),
+        )
+        print(
+            f"  0.00 s  /consult sent; Slack got HTTP {reply.status} back "
+            f"in {reply.elapsed_s * 1000:.0f} ms"
+        )
+        if reply.status != 200:
+            print(f"The app refused the command: {reply.body}")
+            return 1
+        if reply.body.strip():
+            print(f"          reply to the asker: {reply.body}")
+        root = await _follow(stack.slack, started)
+        print("\nThe thread, as it reads in Slack:\n")
+        thread = stack.slack.thread(root.channel, root.ts)
+        print(render_thread(thread, names={"U0ASKER": "dana"}))
+        print(f"\nThe whole consult took {time.monotonic() - started:.1f} s.")
+    return 0
+
+
+async def _follow(slack: SlackSandbox, started: float) -> SandboxMessage:
+    """Print each step as Slack sees it, until the consult is done."""
+    seen = 0
+    labels: set[str] = set()
+    while True:
+        calls = await slack.wait_for(
+            lambda s, seen=seen: s.calls[seen:] or None,
+            CONSULT_TIMEOUT_S,
+            what="a Slack call",
+        )
+        seen += len(calls)
+        for call in calls:
+            line = _describe(call, labels)
+            if line:
+                print(f"{call.at - started:6.2f} s  {line}")
+        done = [m for m in slack.messages("C0DEMO") if _is_done(m)]
+        if done:
+            return done[0]
+
+
+def _describe(call: ApiCall, labels: set[str]) -> str | None:
+    if call.error:
+        return f"{call.method} failed: {call.error}"
+    text = str(call.args.get("text", ""))
+    if call.method == "chat.postMessage" and "thread_ts" not in call.args:
+        return "question posted in #eng-decisions"
+    if call.method == "chat.postMessage" and text.startswith("Synthesis"):
+        return f"synthesis posted: {text}"
+    label = text.removesuffix(": answer")
+    if call.method == "chat.postMessage" and label not in labels:
+        labels.add(label)
+        return f"{label}: first text visible in the thread"
+    if call.method == "chat.update" and "metadata" in call.args:
+        return "question marked done"
+    if call.method == "chat.update" and _is_final(call):
+        return f"{label}: answer complete"
+    return None
+
+
+def _is_final(call: ApiCall) -> bool:
+    blocks = call.args.get("blocks") or []
+    status = blocks[0]["elements"][0]["text"] if blocks else ""
+    return "answering" not in status
+
+
+def _is_done(message: SandboxMessage) -> bool:
+    return bool(message.metadata and message.metadata.get("event_type") == DONE_EVENT)
+
+
+def _banner(panel: Panel | None) -> str:
+    if panel is None:
+        source = (
+            "The answers are SCRIPTED: a local model server plays three models and "
+            "a synthesis model,\nat different speeds, through litellm's real OpenAI "
+            "client. Set OPENAI_API_KEY, ANTHROPIC_API_KEY\nor GEMINI_API_KEY to ask "
+            "real models instead."
+        )
+    else:
+        names = ", ".join(spec.label for spec in panel.tier("full"))
+        source = f"Asking REAL models, with your API keys: {names}."
+    return (
+        "Quorum demo: a real /consult through the real Slack app, offline.\n"
+        "Slack is a local stand-in that records every call.\n"
+        f"{source}\n"
+    )
