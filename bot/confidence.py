@@ -83,8 +83,10 @@ def _majority_basis(
 
 
 def _low_basis(groups: list[list[str]], answered: int, asked: int) -> str:
-    if answered <= 1:
-        return f"only {answered} of {asked} answered; nothing to compare"
+    if answered == 0:
+        return f"none of {asked} answered"
+    if answered == 1:
+        return f"only 1 of {asked} answered; nothing to compare"
     if len(groups) == answered:
         basis = f"all {answered} differ"
     else:

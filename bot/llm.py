@@ -24,5 +24,5 @@ def configured_litellm() -> ModuleType:
     litellm.telemetry = False
     litellm.num_retries = 0  # retries are ours, bounded by our own deadlines
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     return litellm

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ModelCallError
 from bot.llm import configured_litellm
 
 TierName = Literal["single", "dual", "full"]
@@ -68,7 +68,19 @@ class ModelSpec(_Strict):
         return self.model.split("/", 1)[0]
 
     def api_key(self) -> str | None:
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        """The key from `api_key_env`; a placeholder for a keyless local server.
+
+        Raises ModelCallError when the named variable is not set.
+        """
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise ModelCallError(f"no API key: set {self.api_key_env}", kind="auth")
+            return key
+        return "no-key-needed" if self.api_base else None
+
+    def has_key(self) -> bool:
+        return not self.api_key_env or bool(os.environ.get(self.api_key_env))
 
     def price(self) -> Price | None:
         """The configured price, else litellm's own, else None (cost unknown)."""

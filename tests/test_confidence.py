@@ -21,6 +21,7 @@ from bot.confidence import Level, rate_confidence
         (3, [["A", "B"]], {}, Level.MEDIUM, "2 of 3 agree; 1 did not answer"),
         (3, [["A"], ["B"]], {}, Level.LOW, "all 2 differ; 1 did not answer"),
         (3, [["A"]], {}, Level.LOW, "only 1 of 3 answered; nothing to compare"),
+        (3, [], {}, Level.LOW, "none of 3 answered"),
         # two models: agreement is Medium at best
         (2, [["A", "B"]], {}, Level.MEDIUM, "2 of 2 agree"),
         (2, [["A"], ["B"]], {}, Level.LOW, "all 2 differ"),

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.panel import Panel, TierName, load_panel, parse_panel
-from bot.sandbox.model_server import ModelServer
+from bot.sandbox.model_server import Behavior, ModelServer
 from bot.sandbox.printer import render_thread
 from bot.sandbox.scripts import DEMO_BEHAVIORS, DEMO_BOOK
 from bot.sandbox.slack_api import ApiCall, SandboxMessage, SlackSandbox
@@ -55,7 +55,7 @@ def real_panel() -> Panel | None:
     if not any(os.environ.get(key) for key in REAL_KEYS):
         return None
     builtin = load_panel(None)
-    keyed = [a for a, spec in builtin.models.items() if spec.api_key()]
+    keyed = [a for a, spec in builtin.models.items() if spec.has_key()]
     panelists = [a for a in builtin.tiers.full if a in keyed]
     judges = [
         a for a in (builtin.synthesis.model, builtin.synthesis.fallback) if a in keyed
@@ -76,15 +76,24 @@ def real_panel() -> Panel | None:
 
 
 @asynccontextmanager
-async def demo_stack(panel: Panel | None = None) -> AsyncIterator[DemoStack]:
-    """Start the sandbox Slack, the model server and the app; stop them after."""
+async def demo_stack(
+    panel: Panel | None = None,
+    *,
+    behaviors: dict[str, Behavior] | None = None,
+    slack: SlackSandbox | None = None,
+) -> AsyncIterator[DemoStack]:
+    """Start the sandbox Slack, the model server and the app; stop them after.
+
+    Without a panel, the demo panel is served by the scripted model server.
+    """
+    behaviors = DEMO_BEHAVIORS if behaviors is None else behaviors
     async with (
-        SlackSandbox() as slack,
-        ModelServer(DEMO_BOOK, DEMO_BEHAVIORS) as models,
+        slack or SlackSandbox(token=BOT_TOKEN) as slack,
+        ModelServer(DEMO_BOOK, behaviors) as models,
     ):
         panel = panel or demo_panel(models.base_url)
         settings = Settings(
-            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_bot_token=SecretStr(slack.token),
             slack_signing_secret=SecretStr(SIGNING_SECRET),
             slack_api_url=slack.api_url,
         )

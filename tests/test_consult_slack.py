@@ -1,0 +1,174 @@
+"""/consult end to end: signed requests through the real slack-bolt app, the
+local Slack Web API, litellm's real OpenAI client and the scripted model server."""
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from bot.sandbox.demo import SIGNING_SECRET, DemoStack, demo_stack
+from bot.sandbox.model_server import Behavior, Pace
+from bot.sandbox.scripts import DEEP, DEMO_BOOK, STEADY, SWIFT, SYNTHESIS_MODEL
+from bot.sandbox.slack_api import SandboxMessage, SlackSandbox
+from bot.sandbox.slack_client import SlackReply, send_slash_command
+from bot.slack.writer import DONE_EVENT
+
+# Deep takes about three times as long as Swift over the same answer.
+FAST = {
+    SWIFT: Behavior(Pace(0.05, 500)),
+    STEADY: Behavior(Pace(0.1, 400)),
+    DEEP: Behavior(Pace(0.3, 140)),
+    SYNTHESIS_MODEL: Behavior(Pace(0.05, 2000)),
+}
+SESSIONS = DEMO_BOOK["sessions"]
+CHANNEL = "C0DEMO"
+TIMEOUT = 30
+
+
+@pytest_asyncio.fixture
+async def stack() -> AsyncIterator[DemoStack]:
+    slack = SlackSandbox(private_channels={"G0SECRET"})
+    async with demo_stack(behaviors=dict(FAST), slack=slack) as running:
+        yield running
+
+
+async def consult(
+    stack: DemoStack, text: str, *, channel: str = CHANNEL, secret: str = SIGNING_SECRET
+) -> SlackReply:
+    async with aiohttp.ClientSession() as session:
+        return await send_slash_command(
+            session,
+            stack.app_url,
+            secret,
+            text=text,
+            channel_id=channel,
+            response_url=stack.slack.new_response_url(),
+        )
+
+
+async def finished_thread(stack: DemoStack) -> list[SandboxMessage]:
+    root = await stack.slack.wait_for_message(
+        lambda m: bool(m.metadata) and m.metadata.get("event_type") == DONE_EVENT,
+        TIMEOUT,
+        what="the consult to finish",
+    )
+    return stack.slack.thread(root.channel, root.ts)
+
+
+def answer_of(thread: list[SandboxMessage], label: str) -> SandboxMessage:
+    return next(m for m in thread if m.text == f"{label}: answer")
+
+
+def markdown_of(message: SandboxMessage) -> str:
+    return "".join(b["text"] for b in message.blocks if b["type"] == "markdown")
+
+
+def block_text(message: SandboxMessage) -> str:
+    parts = []
+    for block in message.blocks or []:
+        if "text" in block:
+            text = block["text"]
+            parts.append(text if isinstance(text, str) else text["text"])
+        for element in block.get("elements", []):
+            parts.append(element.get("text", ""))
+    return "\n".join(parts)
+
+
+async def test_full_consult_streams_each_answer_then_a_synthesis(stack):
+    reply = await consult(stack, f"full {SESSIONS.question}")
+
+    # the ack came back before any answer was in the thread
+    assert (reply.status, reply.body) == (200, "")
+    answers_when_acked = [c for c in stack.slack.calls if "thread_ts" in c.args]
+    assert answers_when_acked == []
+
+    thread = await finished_thread(stack)
+    root, *replies = thread
+    assert "<@U0ASKER> asked the panel" in block_text(root)
+    assert SESSIONS.question in block_text(root)
+    assert "Tier: *full*" in block_text(root)
+    assert "High" in block_text(root)
+
+    labels = {SWIFT: "Swift (scripted)", STEADY: "Steady (scripted)"}
+    labels[DEEP] = "Deep (scripted)"
+    for model, label in labels.items():
+        message = answer_of(thread, label)
+        assert markdown_of(message) == SESSIONS.answers[model].strip()
+        assert f"*{label}*" in block_text(message)
+
+    # Deep's answer grew while it streamed: several versions, each a prefix
+    deep = answer_of(thread, labels[DEEP])
+    assert len(deep.versions) >= 2
+    assert len(stack.slack.calls_to("chat.update")) >= 4
+
+    synthesis = replies[-1]
+    assert synthesis.text == "Synthesis · High: 3 of 3 agree"
+    text = block_text(synthesis)
+    assert ":large_green_circle: *High*: 3 of 3 agree" in text
+    assert "Panel: Swift (scripted), Steady (scripted), Deep (scripted)" in text
+    assert "*Recommended next step*" in text
+    assert "Deep (scripted): " in text  # its unique insight is named by model
+
+
+async def test_the_fast_answers_are_complete_before_the_slow_one(stack):
+    await consult(stack, f"full {SESSIONS.question}")
+    thread = await finished_thread(stack)
+
+    def completed_at(label: str) -> float:
+        ts = answer_of(thread, label).ts
+        finals = [
+            c.at
+            for c in stack.slack.calls
+            if c.args.get("ts") == ts and "answering" not in str(c.args.get("blocks"))
+        ]
+        return finals[0]
+
+    deep_done = completed_at("Deep (scripted)")
+    assert completed_at("Swift (scripted)") < deep_done
+    assert completed_at("Steady (scripted)") < deep_done
+
+
+@pytest.mark.parametrize("text", ["", "   ", "full", "  dual  "])
+async def test_no_question_gets_the_usage_and_costs_nothing(stack, text):
+    reply = await consult(stack, text)
+
+    assert reply.status == 200
+    assert "/consult <question>" in reply.body
+    assert stack.models.request_count() == 0
+    assert stack.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_failing_model_is_named_and_lowers_the_confidence(stack):
+    stack.models.set_behavior(SWIFT, Behavior(Pace(0.01, 500), fail_status=500))
+
+    await consult(stack, f"full {SESSIONS.question}")
+    thread = await finished_thread(stack)
+
+    failure = answer_of(thread, "Swift (scripted)")
+    assert "Swift (scripted) failed: provider error (HTTP 500)." in block_text(failure)
+    synthesis = thread[-1]
+    assert synthesis.text == "Synthesis · Medium: 2 of 3 agree; 1 did not answer"
+    assert ":warning: Swift (scripted) failed (provider error (HTTP 500))" in (
+        block_text(synthesis)
+    )
+
+
+async def test_a_bad_signature_is_refused_and_starts_nothing(stack):
+    reply = await consult(stack, f"full {SESSIONS.question}", secret="not-the-secret")
+
+    assert reply.status == 401
+    assert stack.models.request_count() == 0
+    assert stack.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_channel_the_bot_is_not_in_gets_the_fix_through_response_url(stack):
+    reply = await consult(stack, f"full {SESSIONS.question}", channel="G0SECRET")
+
+    assert reply.status == 200
+    response = await stack.slack.wait_for(
+        lambda s: s.responses[0] if s.responses else None, TIMEOUT
+    )
+    assert "/invite @Quorum" in response["text"]
+    assert response["response_type"] == "ephemeral"
+    assert stack.models.request_count() == 0
