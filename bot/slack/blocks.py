@@ -227,8 +227,8 @@ def _named(text: str, names: dict[str, str]) -> str:
 
 
 def _disagreement(item: Any, names: dict[str, str]) -> str:
-    positions = "; ".join(
-        f"{' and '.join(names[a] for a in p.answers)}: {_named(p.view, names)}"
+    positions = "".join(
+        f"\n    ◦ {' and '.join(names[a] for a in p.answers)}: {_named(p.view, names)}"
         for p in item.positions
     )
-    return f"{_named(item.topic, names)}: {positions}"
+    return f"{_named(item.topic, names)}{positions}"
