@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -125,15 +126,56 @@ async def test_stream_serves_the_scripted_answer_with_usage(
     )
 
 
-async def test_usage_is_left_out_when_the_behavior_omits_it(
-    server: ModelServer,
+async def sse_events(server: ModelServer, model: str, body: dict[str, Any]) -> list:
+    """The raw `data:` payloads of one streamed reply, as the wire carries them."""
+    request = {"model": model, "messages": panelist_messages(SESSIONS.question)}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.base_url}/chat/completions", json={**request, **body}
+        ) as response,
+    ):
+        raw = await response.text()
+    payloads = [line.removeprefix("data: ") for line in raw.split("\n\n") if line]
+    return [p if p == "[DONE]" else json.loads(p) for p in payloads]
+
+
+@pytest.mark.parametrize(
+    ("include_usage", "omit_usage", "usage_chunks"),
+    [(True, False, 1), (True, True, 0), (False, False, 0), (False, True, 0)],
+)
+async def test_usage_chunk_follows_stream_options_and_behavior(
+    server: ModelServer, include_usage: bool, omit_usage: bool, usage_chunks: int
 ) -> None:
+    server.set_behavior(SWIFT, replace(FAST, omit_usage=omit_usage))
+    body = {"stream": True, "stream_options": {"include_usage": include_usage}}
+
+    events = await sse_events(server, SWIFT, body)
+
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert [f for f in finishes if f] == ["stop"]
+    usage = [c["usage"] for c in chunks if "usage" in c]
+    prompt = prompt_tokens(panelist_messages(SESSIONS.question))
+    completion = math.ceil(len(SESSIONS.answers[SWIFT]) / 4)
+    expected = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    assert usage == [expected] * usage_chunks
+
+
+async def test_litellm_estimates_usage_the_stream_omits(server: ModelServer) -> None:
+    """When the provider sends no usage, litellm counts with its own tokenizer."""
     server.set_behavior(SWIFT, replace(FAST, omit_usage=True))
 
     result = await stream(server, SWIFT, SESSIONS.question)
 
     assert result.text == SESSIONS.answers[SWIFT]
-    assert result.usage is None
+    assert result.usage.completion_tokens != math.ceil(len(result.text) / 4)
 
 
 async def test_whole_completion_carries_text_and_usage(server: ModelServer) -> None:
@@ -175,6 +217,14 @@ async def test_fail_status_reaches_litellm_as_its_error_class(
     assert server.request_count(STEADY) == 1  # max_retries=0: no silent retry
 
 
+async def next_text(chunks: AsyncIterator[Any]) -> str:
+    """The next non-empty piece of text from a litellm stream."""
+    async for chunk in chunks:
+        if chunk.choices and chunk.choices[0].delta.content:
+            return chunk.choices[0].delta.content
+    raise AssertionError("the stream ended")
+
+
 @pytest.mark.parametrize("stall_after", [0, 1, 50, 333])
 async def test_stall_sends_the_prefix_then_nothing(
     server: ModelServer, stall_after: int
@@ -187,12 +237,11 @@ async def test_stall_sends_the_prefix_then_nothing(
 
     text = ""
     while len(text) < stall_after:
-        chunk = await asyncio.wait_for(anext(chunks), timeout=2)
-        text += chunk.choices[0].delta.content or ""
+        text += await asyncio.wait_for(next_text(chunks), timeout=2)
 
     assert text == SESSIONS.answers[SWIFT][:stall_after]
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(anext(chunks), timeout=0.2)
+        await asyncio.wait_for(next_text(chunks), timeout=0.2)
     await asyncio.wait_for(server.stop(), timeout=2)  # must not hang on the stall
 
 
@@ -247,6 +296,8 @@ async def test_wait_for_requests_returns_once_they_arrive(
 
     assert server.request_count(DEEP) == 1
     pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pending
 
 
 async def test_synthesis_request_gets_the_relabelled_synthesis(
@@ -310,11 +361,16 @@ async def test_pace_holds_back_the_first_token_and_chunks_the_text(
             arrivals.append(time.monotonic() - started)
 
     assert arrivals[0] >= pace.ttft_s
-    assert arrivals[-1] >= pace.offset_s(math.ceil(len(answer) / 4) - 3)
+    assert arrivals[-1] >= pace.offset_s(3 * (len(arrivals) - 1))
     assert len(arrivals) == math.ceil(len(answer) / 12)  # three tokens a chunk
 
 
 # --- The scripts and their synthesis -----------------------------------------
+
+
+def in_order(script: Script, models: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The script's answers from `models`, labelled A, B, C in that order."""
+    return [("ABC"[i], script.answers[model]) for i, model in enumerate(models)]
 
 
 def synthesis_of(script: Script, labelled: list[tuple[str, str]]) -> dict[str, Any]:
@@ -341,9 +397,7 @@ def test_synthesis_maps_letters_for_any_order(
     order: tuple[str, ...], kafka: list[str], rabbitmq: list[str]
 ) -> None:
     queue = DEMO_BOOK["queue"]
-    labelled = [(letter, queue.answers[m]) for letter, m in zip("ABC", order)]
-
-    synthesis = synthesis_of(queue, labelled)
+    synthesis = synthesis_of(queue, in_order(queue, order))
 
     assert letter_groups(synthesis) == [kafka, rabbitmq]
     [disagreement] = synthesis["disagreements"]
@@ -373,9 +427,7 @@ def test_synthesis_drops_models_that_did_not_answer(
     uncertain: list[str],
 ) -> None:
     script = DEMO_BOOK[key]
-    labelled = [(letter, script.answers[m]) for letter, m in zip("ABC", present)]
-
-    synthesis = synthesis_of(script, labelled)
+    synthesis = synthesis_of(script, in_order(script, present))
 
     assert letter_groups(synthesis) == groups
     positions = [
@@ -433,7 +485,7 @@ def test_synthesis_recognises_a_trimmed_answer(trimmed: str) -> None:
 @pytest.mark.parametrize("labels", [["A"], ["A", "B", "C"]])
 def test_unscripted_question_gets_an_honest_synthesis(labels: list[str]) -> None:
     question = "How should we name our feature flags?"
-    labelled = [(label, unscripted_answer(m)) for label, m in zip(labels, PANEL_MODELS)]
+    labelled = [(label, unscripted_answer(f"stand-in-{label}")) for label in labels]
     [_, user] = synthesis_messages(question, labelled)
 
     synthesis = json.loads(DEMO_BOOK.synthesis_for(user["content"]))
@@ -518,8 +570,7 @@ def test_demo_paces_keep_the_main_consult_short() -> None:
         return DEMO_BEHAVIORS[model].pace.offset_s(math.ceil(len(text) / 4))
 
     answers = {m: seconds(m, SESSIONS.answers[m]) for m in PANEL_MODELS}
-    labelled = list(zip("ABC", SESSIONS.answers.values(), strict=True))
-    [_, user] = synthesis_messages(SESSIONS.question, labelled)
+    [_, user] = synthesis_messages(SESSIONS.question, in_order(SESSIONS, PANEL_MODELS))
     synthesis = seconds(SYNTHESIS_MODEL, DEMO_BOOK.synthesis_for(user["content"]))
 
     assert answers[SWIFT] < answers[STEADY] < answers[DEEP]
