@@ -137,6 +137,7 @@ async def _stream(
         extra_headers=spec.headers or None,
         timeout=spec.timeout_s,
         num_retries=0,
+        max_retries=0,  # the OpenAI client retries on its own otherwise
     )
     chunks = aiter(stream)
     while True:

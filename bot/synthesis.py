@@ -217,6 +217,7 @@ async def _complete(
                 response_format={"type": "json_object"},
                 timeout=spec.timeout_s,
                 num_retries=0,
+                max_retries=0,
             )
     except TimeoutError:
         raise ModelCallError(

@@ -31,8 +31,20 @@ from bot.confidence import Level, rate_confidence
         # four and five models: High only when unanimous, Medium on a majority
         (4, [["A", "B", "C", "D"]], {}, Level.HIGH, "4 of 4 agree"),
         (4, [["A", "B", "C"], ["D"]], {}, Level.MEDIUM, "3 of 4 agree; D dissents"),
-        (4, [["A", "B"], ["C", "D"]], {}, Level.LOW, "no majority: at most 2 of 4 agree"),
-        (4, [["A", "B"], ["C"], ["D"]], {}, Level.LOW, "no majority: at most 2 of 4 agree"),
+        (
+            4,
+            [["A", "B"], ["C", "D"]],
+            {},
+            Level.LOW,
+            "no majority: at most 2 of 4 agree",
+        ),
+        (
+            4,
+            [["A", "B"], ["C"], ["D"]],
+            {},
+            Level.LOW,
+            "no majority: at most 2 of 4 agree",
+        ),
         (5, [["A", "B", "C", "D", "E"]], {}, Level.HIGH, "5 of 5 agree"),
         (
             5,
@@ -48,7 +60,13 @@ from bot.confidence import Level, rate_confidence
             Level.MEDIUM,
             "3 of 5 agree; D dissents; 1 did not answer",
         ),
-        (5, [["A", "B"], ["C", "D"], ["E"]], {}, Level.LOW, "no majority: at most 2 of 5 agree"),
+        (
+            5,
+            [["A", "B"], ["C", "D"], ["E"]],
+            {},
+            Level.LOW,
+            "no majority: at most 2 of 5 agree",
+        ),
     ],
 )
 def test_confidence_rule(asked, groups, uncertain, level, basis):

@@ -172,3 +172,27 @@ async def test_a_channel_the_bot_is_not_in_gets_the_fix_through_response_url(sta
     assert "/invite @Quorum" in response["text"]
     assert response["response_type"] == "ephemeral"
     assert stack.models.request_count() == 0
+
+
+async def test_a_failed_synthesis_says_so_and_claims_no_confidence(stack):
+    # the synthesis model answers prose, not JSON, twice; there is no fallback
+    stack.models.set_behavior(
+        SYNTHESIS_MODEL, Behavior(Pace(0.01, 2000), reply="Redis, clearly.")
+    )
+
+    await consult(stack, f"full {SESSIONS.question}")
+    thread = await finished_thread(stack)
+
+    synthesis = thread[-1]
+    text = block_text(synthesis)
+    assert synthesis.text == "Synthesis unavailable"
+    assert (
+        ":warning: *Synthesis unavailable.* Synth (scripted): its reply was not "
+        in (text)
+    )
+    assert "No confidence level is given" in text
+    for level in ("High", "Medium", "Low", "Variable"):
+        assert level not in text
+        assert level not in block_text(thread[0])
+    assert "• Swift (scripted): Verdict: use Redis for session storage." in text
+    assert stack.models.request_count(SYNTHESIS_MODEL) == 2  # one retry, no more

@@ -100,7 +100,7 @@ def prompt_tokens(messages: list[dict[str, str]]) -> int:
     return math.ceil(sum(len(m["content"]) for m in messages) / 4)
 
 
-# --- Serving over litellm ----------------------------------------------------
+# Serving, through litellm.
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,9 @@ async def test_stream_serves_the_scripted_answer_with_usage(
     )
 
 
-async def sse_events(server: ModelServer, model: str, body: dict[str, Any]) -> list:
+async def sse_events(
+    server: ModelServer, model: str, body: dict[str, Any]
+) -> list[Any]:
     """The raw `data:` payloads of one streamed reply, as the wire carries them."""
     request = {"model": model, "messages": panelist_messages(SESSIONS.question)}
     async with (
@@ -365,7 +367,7 @@ async def test_pace_holds_back_the_first_token_and_chunks_the_text(
     assert len(arrivals) == math.ceil(len(answer) / 12)  # three tokens a chunk
 
 
-# --- The scripts and their synthesis -----------------------------------------
+# The scripts and their synthesis.
 
 
 def in_order(script: Script, models: tuple[str, ...]) -> list[tuple[str, str]]:

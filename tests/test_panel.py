@@ -77,7 +77,7 @@ def test_a_model_with_no_known_price_has_an_unknown_cost():
             "quorum.toml: models.fast.model: String should match pattern",
         ),
         (("[tiers]", "[tiers"), "quorum.toml: not valid TOML:"),
-        (("[synthesis]\nmodel = \"slow\"", "[synthesis]"), "quorum.toml: missing key"),
+        (('[synthesis]\nmodel = "slow"', "[synthesis]"), "quorum.toml: missing key"),
     ],
 )
 def test_a_bad_panel_file_stops_with_one_line(edit, message):

@@ -25,7 +25,9 @@ def test_model_text_never_pings(text, expected):
 
 
 def test_mrkdwn_control_characters_are_escaped():
-    assert safe_mrkdwn("a < b && c > <!here>") == f"a &lt; b &amp;&amp; c &gt; @{WJ}here"
+    assert (
+        safe_mrkdwn("a < b && c > <!here>") == f"a &lt; b &amp;&amp; c &gt; @{WJ}here"
+    )
 
 
 @pytest.mark.parametrize("limit", [200, 500, 3500])

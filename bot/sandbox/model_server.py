@@ -55,6 +55,7 @@ class Behavior:
     fail_status: int | None = None
     stall_after_chars: int | None = None
     omit_usage: bool = False
+    reply: str | None = None  # serve this text instead of the script's
 
 
 DEFAULT_BEHAVIOR = Behavior(Pace(0.05, 400))
@@ -265,6 +266,9 @@ class ModelServer:
         return _Reply(text, finish_reason, count_tokens(prompt))
 
     def _text_for(self, recorded: RecordedRequest) -> str:
+        fixed = self.behavior_for(recorded.model).reply
+        if fixed is not None:
+            return fixed
         messages = recorded.messages
         system = [message_text(m) for m in messages if m.get("role") == "system"]
         users = [message_text(m) for m in messages if m.get("role") == "user"]
