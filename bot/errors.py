@@ -31,9 +31,8 @@ _SECRET_PATTERNS = [
     re.compile(r"xapp-[0-9A-Za-z-]+"),
     re.compile(r"sk-[A-Za-z0-9_-]{8,}"),
     re.compile(r"AIza[0-9A-Za-z_-]{10,}"),
-    re.compile(
-        r"(?i)(api[_-]?key|authorization|x-api-key|bearer)([\"'=: ]+)[^\s\"',}]+"
-    ),
+    re.compile(r"(?i)(authorization)([\"'=: ]+)(?:bearer\s+)?[^\s\"',}]+"),
+    re.compile(r"(?i)(api[_-]?key|x-goog-api-key|bearer)([\"'=: ]+)[^\s\"',}]+"),
 ]
 
 
@@ -55,6 +54,9 @@ def model_call_error(exc: BaseException) -> ModelCallError:
 
     if isinstance(exc, ModelCallError):
         return exc
+    original = getattr(exc, "original_exception", None)
+    if isinstance(exc, litellm.MidStreamFallbackError) and original is not None:
+        return model_call_error(original)  # litellm's wrapper around a stream error
     if isinstance(exc, litellm.RateLimitError):
         return ModelCallError("rate limited by the provider", kind="rate_limited")
     if isinstance(exc, litellm.Timeout | TimeoutError):
