@@ -49,13 +49,19 @@ class Pace:
 
 @dataclass(frozen=True)
 class Behavior:
-    """How one served model behaves: its pace and the failure it should show."""
+    """How one served model behaves: its pace and the failure it should show.
+
+    `fail_status` fails every request, or only the first `fail_first` of them;
+    `fail_message` replaces the error body's message.
+    """
 
     pace: Pace
     fail_status: int | None = None
     stall_after_chars: int | None = None
     omit_usage: bool = False
     reply: str | None = None  # serve this text instead of the script's
+    fail_first: int | None = None
+    fail_message: str | None = None
 
 
 DEFAULT_BEHAVIOR = Behavior(Pace(0.05, 400))
@@ -71,6 +77,14 @@ class RecordedRequest:
     max_tokens: int | None
     received_at: float
     include_usage: bool = False
+
+
+@dataclass(frozen=True)
+class SentReply:
+    """A reply the server finished sending: its last token left at `finished_at`."""
+
+    model: str
+    finished_at: float
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,7 @@ class ModelServer:
             book = DEMO_BOOK
         self.book = book
         self.requests: list[RecordedRequest] = []
+        self.replies: list[SentReply] = []
         self._behaviors = dict(behaviors or {})
         self._default = default
         self._runner: web.AppRunner | None = None
@@ -239,16 +254,24 @@ class ModelServer:
         await self._record(recorded)
 
         behavior = self.behavior_for(recorded.model)
-        if behavior.fail_status is not None:
+        if self._fails(recorded.model, behavior):
             return _error_response(
-                behavior.fail_status,
-                f"scripted failure: {recorded.model} answers HTTP "
+                behavior.fail_status,  # type: ignore[arg-type]
+                behavior.fail_message
+                or f"scripted failure: {recorded.model} answers HTTP "
                 f"{behavior.fail_status}",
             )
         reply = self._reply_to(recorded)
         if recorded.stream:
             return await self._stream(request, recorded, reply, behavior)
         return await self._whole(request, recorded, reply, behavior)
+
+    def _fails(self, model: str, behavior: Behavior) -> bool:
+        if behavior.fail_status is None:
+            return False
+        if behavior.fail_first is None:
+            return True
+        return self.request_count(model) <= behavior.fail_first
 
     async def _record(self, recorded: RecordedRequest) -> None:
         async with self._arrivals:
@@ -305,6 +328,7 @@ class ModelServer:
             ],
             "usage": reply.usage,
         }
+        self.replies.append(SentReply(recorded.model, time.monotonic()))
         return web.json_response(body)
 
     async def _stream(
@@ -329,6 +353,7 @@ class ModelServer:
             await self._stall(request)
             return response
 
+        self.replies.append(SentReply(recorded.model, time.monotonic()))
         await response.write(_sse(chunk.finish(reply.finish_reason)))
         if recorded.include_usage and not behavior.omit_usage:
             await response.write(_sse(chunk.usage(reply.usage)))

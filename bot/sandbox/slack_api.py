@@ -1,8 +1,8 @@
 """A local Slack Web API on loopback that records everything the app asks of it.
 
-Fidelity goals: the error codes, response shapes and message limits real Slack
-uses for the methods Quorum calls, so the real slack_sdk and slack-bolt code
-paths run unchanged against it.
+Fidelity goals: the error codes, response shapes, message limits and rate
+limits real Slack uses for the methods Quorum calls, so the real slack_sdk and
+slack-bolt code paths run unchanged against it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot.sandbox.rate_limits import GENEROUS_LIMITS, Limits, RateLimiter
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -28,9 +30,12 @@ _JSON_FIELDS = ("blocks", "metadata", "attachments")
 _TS_EPOCH = 1_796_300_000
 _TS_STEP = 100
 _TS_PATTERN = re.compile(r"^\d+\.\d+$")
-_MAX_TEXT = 40_000
+# Slack accepts 40,000 characters of `text` on paper, but refuses (or cuts)
+# far less in practice, chat.update included; about 4,000 is what holds.
+MAX_TEXT = 4_000
 _MAX_BLOCKS = 50
 _BLOCK_TEXT_LIMITS = {"section": 3000, "header": 150, "markdown": 12_000}
+_MARKDOWN_TOTAL = 12_000  # all markdown blocks of one message together
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class SlackSandbox:
         users: dict[str, str] | None = None,
         channels: dict[str, str] | None = None,
         private_channels: set[str] | frozenset[str] = frozenset(),
+        rate_limits: Limits | None = None,
+        max_text: int = MAX_TEXT,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -109,6 +116,10 @@ class SlackSandbox:
         self.users = {"U0ASKER": "dana"} if users is None else dict(users)
         self.channels = {"C0DEMO": "eng-decisions"} if channels is None else channels
         self.private_channels = set(private_channels)
+        self.limiter = RateLimiter(
+            GENEROUS_LIMITS if rate_limits is None else rate_limits
+        )
+        self.max_text = max_text
         self.calls: list[ApiCall] = []
         self.ephemerals: list[SandboxEphemeral] = []
         self.responses: list[dict[str, Any]] = []
@@ -177,6 +188,16 @@ class SlackSandbox:
 
     def calls_to(self, method: str) -> list[ApiCall]:
         return [call for call in self.calls if call.method == method]
+
+    @property
+    def rate_limited(self) -> int:
+        """How many calls were answered HTTP 429."""
+        return sum(1 for call in self.calls if call.error == "http_429")
+
+    def delete_thread(self, channel: str, root_ts: str) -> None:
+        """Delete a thread's root and every reply, as a person deleting it would."""
+        for message in self.thread(channel, root_ts):
+            message.deleted = True
 
     def post_user_message(
         self,
@@ -266,8 +287,15 @@ class SlackSandbox:
         return None
 
     def _admit(self, method: str, channel: str | None) -> web.Response | None:
-        """The one place a rate limiter will hold a call back; today all pass."""
-        return None
+        """Hold back a call over its rate limit, as Slack does: HTTP 429."""
+        retry_after = self.limiter.admit(method, channel)
+        if retry_after is None:
+            return None
+        return web.json_response(
+            {"ok": False, "error": "ratelimited"},
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def _run(self, method: str, args: Args) -> Args:
         try:
@@ -309,7 +337,7 @@ class SlackSandbox:
 
     def _chat_post_message(self, args: Args) -> Args:
         channel = self._writable_channel(args)
-        text, blocks, metadata = _message_content(args)
+        text, blocks, metadata = _message_content(args, self.max_text)
         if not text and not blocks:
             raise _Refusal("no_text")
         thread_ts = self._thread_root(channel, args.get("thread_ts"))
@@ -334,7 +362,7 @@ class SlackSandbox:
     def _chat_update(self, args: Args) -> Args:
         channel = self._writable_channel(args)
         message = self._bot_message(channel, args.get("ts"), "cant_update_message")
-        text, blocks, metadata = _message_content(args)
+        text, blocks, metadata = _message_content(args, self.max_text)
         if "text" in args:
             message.text = text
         if "blocks" in args:  # absent keeps the blocks, [] removes them
@@ -353,7 +381,7 @@ class SlackSandbox:
         channel = self._writable_channel(args)
         if not args.get("user"):
             raise _Refusal("user_not_in_channel")
-        text, blocks, _ = _message_content(args)
+        text, blocks, _ = _message_content(args, self.max_text)
         if not text and not blocks:
             raise _Refusal("no_text")
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
@@ -540,10 +568,10 @@ def _bearer_token(request: web.Request) -> str | None:
 
 
 def _message_content(
-    args: Args,
+    args: Args, max_text: int
 ) -> tuple[str, list[dict[str, Any]] | None, dict[str, Any] | None]:
     text = "" if args.get("text") is None else str(args["text"])
-    if len(text) > _MAX_TEXT:
+    if len(text) > max_text:
         raise _Refusal("msg_too_long")
     blocks = args.get("blocks") or None
     if blocks is not None:
@@ -575,6 +603,16 @@ def _block_problems(blocks: object) -> list[str]:
                 f"[ERROR] must be less than {limit + 1} characters "
                 f"[json-pointer:/blocks/{index}/text]"
             )
+    markdown = sum(
+        len(_block_text(b))
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "markdown"
+    )
+    if markdown > _MARKDOWN_TOTAL:
+        problems.append(
+            f"[ERROR] markdown blocks must total less than {_MARKDOWN_TOTAL + 1} "
+            "characters [json-pointer:/blocks]"
+        )
     return problems
 
 
