@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,7 +23,7 @@ from bot.fanout import (
     ask_panel,
 )
 from bot.logs import set_where
-from bot.panel import ModelSpec, Panel, TierName
+from bot.panel import ConsultLimits, ModelSpec, Panel, TierName
 from bot.synthesis import Synthesis, SynthesisDegraded, SynthesisOutcome, synthesize
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ async def run_consult(
     models = panel.tier(request.tier)
     await thread.open(request, models)
 
-    answers, failures = await _collect_answers(request, models, thread)
+    left_s = panel.consult.panel_deadline_s - (time.monotonic() - started)
+    answers, failures = await _collect_answers(
+        request, models, thread, panel.consult, left_s
+    )
     synthesis = await _synthesize(request, answers, panel, rng)
     result = ConsultResult(
         request=request,
@@ -101,17 +105,23 @@ async def run_consult(
 
 
 async def _collect_answers(
-    request: ConsultRequest, models: list[ModelSpec], thread: ConsultThread
+    request: ConsultRequest,
+    models: list[ModelSpec],
+    thread: ConsultThread,
+    limits: ConsultLimits,
+    deadline_s: float,
 ) -> tuple[list[AnswerFinished], list[AnswerFailed]]:
     requests = [
         ModelRequest(spec, prompts.panelist_messages(request.question))
         for spec in models
     ]
     done: dict[str, AnswerFinished | AnswerFailed] = {}
-    async for event in ask_panel(requests):
-        await thread.show(event)
-        if isinstance(event, AnswerFinished | AnswerFailed):
-            done[event.alias] = event
+    events = ask_panel(requests, deadline_s=deadline_s, retries=limits.retries)
+    async with aclosing(events):  # a thread that stops showing stops the models
+        async for event in events:
+            await thread.show(event)
+            if isinstance(event, AnswerFinished | AnswerFailed):
+                done[event.alias] = event
     ordered = [done[spec.alias] for spec in models]
     answers = [a for a in ordered if isinstance(a, AnswerFinished)]
     failures = [a for a in ordered if isinstance(a, AnswerFailed)]

@@ -14,12 +14,18 @@ class ConfigError(QuorumError):
 
 
 class ModelCallError(QuorumError):
-    """A model call failed. `reason` is short, plain and safe to show in Slack."""
+    """A model call failed. `reason` is short, plain and safe to show in Slack.
 
-    def __init__(self, reason: str, *, kind: str = "provider_error") -> None:
+    `retryable`: the same call may well work if tried again shortly.
+    """
+
+    def __init__(
+        self, reason: str, *, kind: str = "provider_error", retryable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+        self.retryable = retryable
 
 
 class SynthesisError(QuorumError):
@@ -59,7 +65,9 @@ def model_call_error(exc: BaseException) -> ModelCallError:
     if isinstance(exc, wrapper) and original is not None:
         return model_call_error(original)  # litellm's wrapper around a stream error
     if isinstance(exc, litellm.RateLimitError):
-        return ModelCallError("rate limited by the provider", kind="rate_limited")
+        return ModelCallError(
+            "rate limited by the provider", kind="rate_limited", retryable=True
+        )
     if isinstance(exc, litellm.Timeout | TimeoutError):
         return ModelCallError("timed out", kind="timeout")
     if isinstance(exc, litellm.AuthenticationError):
@@ -72,10 +80,16 @@ def model_call_error(exc: BaseException) -> ModelCallError:
     if isinstance(exc, litellm.ContextWindowExceededError):
         return ModelCallError("the question is too long for this model", kind="context")
     if isinstance(exc, litellm.APIConnectionError | ConnectionError | OSError):
-        return ModelCallError("could not reach the provider", kind="connection")
+        return ModelCallError(
+            "could not reach the provider", kind="connection", retryable=True
+        )
     status = getattr(exc, "status_code", None)
     if status:
-        return ModelCallError(f"provider error (HTTP {status})", kind="provider_error")
+        return ModelCallError(
+            f"provider error (HTTP {status})",
+            kind="provider_error",
+            retryable=isinstance(status, int) and status >= 500,
+        )
     return ModelCallError("provider error", kind="provider_error")
 
 
@@ -113,3 +127,11 @@ def slack_thread_error(code: str | None) -> ThreadUnavailable | None:
     """The `ThreadUnavailable` a Slack error code means, or None if it is passing."""
     reason = _SLACK_THREAD_ERRORS.get(code or "")
     return ThreadUnavailable(reason) if reason else None
+
+
+class SlackWriteError(QuorumError):
+    """Slack refused a write for good; `code` is Slack's error code (or the cause)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Slack refused the write: {code}")
+        self.code = code

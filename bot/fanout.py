@@ -3,6 +3,10 @@
 Each model streams through litellm concurrently. A model that fails yields an
 `AnswerFailed` and the others go on. Every call has our own deadline and an
 idle-chunk timeout, because litellm's retries and timeouts differ by provider.
+A call that fails before any text arrived (rate limited, a 5xx, no
+connection) is tried again a bounded number of times, within its deadline;
+once text has been shown it never is, since a second answer would not match
+the first.
 """
 
 from __future__ import annotations
@@ -13,11 +17,22 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
 from bot.errors import ModelCallError, model_call_error, redact
 from bot.llm import configured_litellm
 from bot.panel import ModelSpec
 
 logger = logging.getLogger(__name__)
+
+RETRY_WAIT_S = 0.5  # the first retry waits up to this (full jitter), then doubles
+RETRY_WAIT_MAX_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +86,24 @@ class _Progress:
     text: list[str] = field(default_factory=list)
     usage: object | None = None
     finish_reason: str | None = None
+    attempts: int = 0
 
 
 async def ask_panel(
-    requests: list[ModelRequest], *, deadline_s: float | None = None
+    requests: list[ModelRequest],
+    *,
+    deadline_s: float | None = None,
+    retries: int = 0,
 ) -> AsyncIterator[PanelEvent]:
     """Yield every model's events as they happen, until each has finished or failed.
 
     `deadline_s` bounds the whole fan-out; a model still streaming then fails
-    with its partial text kept.
+    with its partial text kept. `retries` is how many more times a call that
+    failed before any text is tried.
     """
     queue: asyncio.Queue[PanelEvent] = asyncio.Queue()
     tasks = [
-        asyncio.create_task(_ask_one(request, queue, deadline_s))
+        asyncio.create_task(_ask_one(request, queue, deadline_s, retries))
         for request in requests
     ]
     pending = len(tasks)
@@ -100,7 +120,10 @@ async def ask_panel(
 
 
 async def _ask_one(
-    request: ModelRequest, queue: asyncio.Queue[PanelEvent], deadline_s: float | None
+    request: ModelRequest,
+    queue: asyncio.Queue[PanelEvent],
+    deadline_s: float | None,
+    retries: int,
 ) -> None:
     spec = request.spec
     started = time.monotonic()
@@ -109,7 +132,7 @@ async def _ask_one(
     limit = spec.timeout_s if deadline_s is None else min(spec.timeout_s, deadline_s)
     try:
         async with asyncio.timeout(limit):
-            await _stream(request, queue, progress)
+            await _stream_with_retries(request, queue, progress, retries)
     except TimeoutError:
         error = ModelCallError(f"timed out after {limit:.0f} s", kind="timeout")
         await queue.put(_failed(spec, error, started, progress))
@@ -119,6 +142,42 @@ async def _ask_one(
         await queue.put(_failed(spec, model_call_error(exc), started, progress, exc))
     else:
         await queue.put(_finished(spec, started, progress))
+
+
+async def _stream_with_retries(
+    request: ModelRequest,
+    queue: asyncio.Queue[PanelEvent],
+    progress: _Progress,
+    retries: int,
+) -> None:
+    def worth_retrying(exc: BaseException) -> bool:
+        if progress.text or not isinstance(exc, Exception):
+            return False  # text is on screen, or the call was cancelled
+        return model_call_error(exc).retryable
+
+    attempts = AsyncRetrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_random_exponential(multiplier=RETRY_WAIT_S, max=RETRY_WAIT_MAX_S),
+        retry=retry_if_exception(worth_retrying),
+        before_sleep=lambda state: _log_retry(request.spec, state),
+        reraise=True,
+    )
+    async for attempt in attempts:
+        with attempt:
+            progress.attempts += 1
+            await _stream(request, queue, progress)
+
+
+def _log_retry(spec: ModelSpec, state: RetryCallState) -> None:
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    logger.info(
+        "model call retry model=%s attempt=%d reason=%r wait_s=%.2f",
+        spec.model,
+        state.attempt_number,
+        model_call_error(error).reason if isinstance(error, Exception) else "-",
+        state.upcoming_sleep,
+    )
 
 
 async def _stream(
@@ -193,9 +252,10 @@ def _finished(spec: ModelSpec, started: float, progress: _Progress) -> AnswerFin
         truncated=progress.finish_reason == "length",
     )
     logger.info(
-        "model call model=%s outcome=ok latency_s=%.2f tokens_in=%s tokens_out=%s "
-        "cost_usd=%s",
+        "model call model=%s outcome=ok attempts=%d latency_s=%.2f tokens_in=%s "
+        "tokens_out=%s cost_usd=%s",
         spec.model,
+        progress.attempts,
         answer.latency_s,
         prompt_tokens,
         completion_tokens,
@@ -213,9 +273,10 @@ def _failed(
 ) -> AnswerFailed:
     latency = time.monotonic() - started
     logger.info(
-        "model call model=%s outcome=%s latency_s=%.2f reason=%r detail=%r",
+        "model call model=%s outcome=%s attempts=%d latency_s=%.2f reason=%r detail=%r",
         spec.model,
         error.kind,
+        progress.attempts,
         latency,
         error.reason,
         redact(str(cause))[:300] if cause else "",

@@ -107,12 +107,32 @@ class SynthesisSpec(_Strict):
     fallback: str | None = None
 
 
+class ConsultLimits(_Strict):
+    """The `[consult]` table: how long a consult may take, how hard it tries."""
+
+    deadline_s: float = Field(default=150.0, gt=0, le=1800)
+    synthesis_reserve_s: float = Field(default=30.0, ge=0)
+    retries: int = Field(default=2, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> ConsultLimits:
+        if self.synthesis_reserve_s >= self.deadline_s:
+            raise ValueError("consult.synthesis_reserve_s must be below deadline_s")
+        return self
+
+    @property
+    def panel_deadline_s(self) -> float:
+        """When the panel's answers must be in, counted from the consult's start."""
+        return self.deadline_s - self.synthesis_reserve_s
+
+
 class Panel(_Strict):
     """The whole panel file, checked: every alias a tier or synthesis names exists."""
 
     models: dict[str, ModelSpec] = Field(min_length=1)
     tiers: Tiers
     synthesis: SynthesisSpec
+    consult: ConsultLimits = Field(default_factory=ConsultLimits)
     source: str = "built-in defaults"
 
     @model_validator(mode="after")

@@ -12,13 +12,20 @@ from bot.consult import ConsultRequest, run_consult
 from bot.errors import ThreadUnavailable
 from bot.panel import Panel
 from bot.slack.blocks import USAGE
+from bot.slack.scheduler import ChannelSchedulers
+from bot.slack.text import unescape_slack
 from bot.slack.writer import SlackThread
 from handlers.commands import CommandProblem, parse_consult
 
 logger = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, panel: Panel) -> None:
+def register(
+    app: AsyncApp, panel: Panel, schedulers: ChannelSchedulers | None = None
+) -> None:
+    """Listen for `/consult`; pass the app's schedulers so channels are shared."""
+    schedulers = schedulers or ChannelSchedulers()
+
     @app.command("/consult")
     async def consult_command(
         ack: AsyncAck,
@@ -26,7 +33,7 @@ def register(app: AsyncApp, panel: Panel) -> None:
         client: AsyncWebClient,
         respond: AsyncRespond,
     ) -> None:
-        parsed = parse_consult(command.get("text", ""))
+        parsed = parse_consult(unescape_slack(command.get("text", "")))
         if parsed is None:
             await ack(text=USAGE)
             return
@@ -42,7 +49,7 @@ def register(app: AsyncApp, panel: Panel) -> None:
             team=command.get("team_id", ""),
             channel=command["channel_id"],
         )
-        thread = SlackThread(client, request.channel)
+        thread = SlackThread(client, request.channel, schedulers=schedulers)
         try:
             await run_consult(request, panel, thread)
         except ThreadUnavailable as exc:
@@ -52,3 +59,5 @@ def register(app: AsyncApp, panel: Panel) -> None:
                     text=f"I could not run that consult: {exc.reason}.",
                     response_type="ephemeral",
                 )
+        finally:
+            thread.stop()

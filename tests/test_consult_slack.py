@@ -57,7 +57,7 @@ async def finished_thread(stack: DemoStack) -> list[SandboxMessage]:
 
 
 def answer_of(thread: list[SandboxMessage], label: str) -> SandboxMessage:
-    return next(m for m in thread if m.text == f"{label}: answer")
+    return next(m for m in thread if m.text.startswith(f"{label}: "))
 
 
 def markdown_of(message: SandboxMessage) -> str:

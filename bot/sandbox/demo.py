@@ -8,6 +8,7 @@ the thread comes out, printed as a person would read it.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ SIGNING_SECRET = "demo-signing-secret"
 BOT_TOKEN = "xoxb-demo"
 REAL_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 CONSULT_TIMEOUT_S = 180.0
+_TITLE = re.compile(r"^\*(.+?)\* · (.*)$", re.DOTALL)
 
 
 @dataclass
@@ -143,7 +145,7 @@ async def run_demo(question: str | None = None, tier: TierName = "full") -> int:
 async def _follow(slack: SlackSandbox, started: float) -> SandboxMessage:
     """Print each step as Slack sees it, until the consult is done."""
     seen = 0
-    labels: set[str] = set()
+    labels: dict[str, set[str]] = {"visible": set(), "complete": set()}
     while True:
         calls = await slack.wait_for(
             lambda s, seen=seen: s.calls[seen:] or None,
@@ -152,37 +154,41 @@ async def _follow(slack: SlackSandbox, started: float) -> SandboxMessage:
         )
         seen += len(calls)
         for call in calls:
-            line = _describe(call, labels)
-            if line:
+            for line in _describe(call, labels):
                 print(f"{call.at - started:6.2f} s  {line}")
         done = [m for m in slack.messages("C0DEMO") if _is_done(m)]
         if done:
             return done[0]
 
 
-def _describe(call: ApiCall, labels: set[str]) -> str | None:
+def _describe(call: ApiCall, labels: dict[str, set[str]]) -> list[str]:
     if call.error:
-        return f"{call.method} failed: {call.error}"
+        return [f"{call.method} refused: {call.error}"]
     text = str(call.args.get("text", ""))
     if call.method == "chat.postMessage" and "thread_ts" not in call.args:
-        return "question posted in #eng-decisions"
+        return ["question posted in #eng-decisions"]
     if call.method == "chat.postMessage" and text.startswith("Synthesis"):
-        return f"synthesis posted: {text}"
-    label = text.removesuffix(": answer")
-    if call.method == "chat.postMessage" and label not in labels:
-        labels.add(label)
-        return f"{label}: first text visible in the thread"
+        return [f"synthesis posted: {text}"]
     if call.method == "chat.update" and "metadata" in call.args:
-        return "question marked done"
-    if call.method == "chat.update" and _is_final(call):
-        return f"{label}: answer complete"
-    return None
+        return ["question marked done"]
+    label, status = _answer_status(call)
+    lines = []
+    if label and label not in labels["visible"]:
+        labels["visible"].add(label)
+        lines.append(f"{label}: first text visible in the thread")
+    final = "answering" not in status and "continued below" not in status
+    if label and final and label not in labels["complete"]:
+        labels["complete"].add(label)
+        lines.append(f"{label}: answer complete")
+    return lines
 
 
-def _is_final(call: ApiCall) -> bool:
-    blocks = call.args.get("blocks") or []
-    status = blocks[0]["elements"][0]["text"] if blocks else ""
-    return "answering" not in status
+def _answer_status(call: ApiCall) -> tuple[str | None, str]:
+    """An answer message's label and status line, from its first context block."""
+    blocks = call.args.get("blocks") or [{}]
+    elements = blocks[0].get("elements") or [{}]
+    found = _TITLE.match(str(elements[0].get("text", "")))
+    return (found.group(1), found.group(2)) if found else (None, "")
 
 
 def _is_done(message: SandboxMessage) -> bool:

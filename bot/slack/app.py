@@ -8,13 +8,13 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
 from bot.panel import Panel
 from bot.settings import Settings
+from bot.slack.scheduler import ChannelSchedulers, RetryOutsideScheduler, SlackLimits
 from handlers import consult
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,10 @@ logger = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def build_app(settings: Settings, panel: Panel) -> AsyncApp:
+def build_app(
+    settings: Settings, panel: Panel, *, slack_limits: SlackLimits | None = None
+) -> AsyncApp:
+    """The app; `slack_limits` are the rate limits its writers keep to."""
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set; see the README's Slack set-up")
     secret = settings.slack_signing_secret
@@ -35,7 +38,7 @@ def build_app(settings: Settings, panel: Panel) -> AsyncApp:
         base_url=settings.slack_api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            RetryOutsideScheduler(max_retry_count=3),
         ],
     )
     app = AsyncApp(
@@ -43,7 +46,7 @@ def build_app(settings: Settings, panel: Panel) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
         request_verification_enabled=secret is not None,
     )
-    consult.register(app, panel)
+    consult.register(app, panel, ChannelSchedulers(slack_limits))
     return app
 
 

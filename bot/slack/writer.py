@@ -1,35 +1,49 @@
 """Writes a consult into a Slack thread as it happens.
 
 Each model's answer is a live message: posted when its first text arrives,
-then edited at most about once a second while it streams, and always written
-in full when the model finishes. An answer longer than one message continues
-in further messages.
+then brought up to date while it streams, and always written in full when the
+model finishes. An answer longer than one message continues in further
+messages; a part that is complete is written once more, in full, and then
+left alone. Every post and edit goes through the channel's `ChannelScheduler`,
+which paces them and decides which intermediate frames to drop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import time
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.consult import ConsultRequest, ConsultResult
-from bot.errors import ThreadUnavailable, slack_thread_error
+from bot.errors import SlackWriteError, ThreadUnavailable, slack_thread_error
 from bot.fanout import AnswerDelta, AnswerFailed, AnswerFinished, PanelEvent
 from bot.panel import ModelSpec
 from bot.slack import blocks
-from bot.slack.text import split_message
+from bot.slack.scheduler import ChannelScheduler, ChannelSchedulers, Payload, Render
+from bot.slack.text import (
+    fallback_text,
+    fit_blocks,
+    shorten,
+    split_long_sections,
+    split_message,
+)
 
 logger = logging.getLogger(__name__)
 
-UPDATE_INTERVAL_S = 1.0
 DONE_EVENT = "quorum_consult_done"
+ROOT_QUESTION_CHARS = 2000  # the models get all of it; the root shows this much
 
 
 class SlackThread:
-    """A consult's thread in one channel; implements `ConsultThread`."""
+    """A consult's thread in one channel; implements `ConsultThread`.
+
+    Pass the app's `ChannelSchedulers` so that every consult in a channel
+    shares one scheduler; without it the thread paces itself alone.
+    """
 
     def __init__(
         self,
@@ -37,28 +51,28 @@ class SlackThread:
         channel: str,
         *,
         thread_ts: str | None = None,
-        update_interval_s: float = UPDATE_INTERVAL_S,
+        schedulers: ChannelSchedulers | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
         self.thread_ts = thread_ts  # set: the consult lives under an existing message
         self.root_ts: str | None = None
-        self.update_interval_s = update_interval_s
-        self._answers: dict[str, _LiveAnswer] = {}
-        self._request: ConsultRequest | None = None
-        self._models: list[ModelSpec] = []
+        self.scheduler: ChannelScheduler = (
+            schedulers or ChannelSchedulers()
+        ).for_channel(client, channel)
         self.gone: ThreadUnavailable | None = None
+        self._answers: dict[str, _LiveAnswer] = {}
+        self._root_message_ts: str | None = None
 
     async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> None:
-        self._request, self._models = request, models
-        response = await self.call(
-            "chat_postMessage",
-            channel=self.channel,
-            thread_ts=self.thread_ts,
-            text=blocks.root_text(request),
-            blocks=blocks.root_blocks(request, models, "_asking…_"),
-            unfurl_links=False,
-            unfurl_media=False,
+        root = self._root(request, models, "_asking…_")
+        response = await self.post(
+            lambda: {
+                **root,
+                "thread_ts": self.thread_ts,
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
         )
         self.root_ts = self.thread_ts or response["ts"]
         self._root_message_ts = response["ts"]
@@ -75,36 +89,38 @@ class SlackThread:
             live.end(event)
 
     async def close(self, result: ConsultResult) -> None:
-        await asyncio.gather(*(live.flushed() for live in self._answers.values()))
+        try:
+            await asyncio.gather(*(live.flushed() for live in self._answers.values()))
+            if self.gone:
+                raise self.gone
+            if result.synthesis is not None:
+                await self._post_synthesis(result)
+            await self._mark_done(result)
+        finally:
+            self.scheduler.forget(self)
+
+    def lost(self, error: ThreadUnavailable) -> None:
+        """The thread is gone: stop every live answer; the consult stops next."""
+        self.gone = self.gone or error
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop writing answers: the consult ended without `close`."""
+        for live in self._answers.values():
+            live.stop()
+
+    async def post(self, render: Render) -> Payload:
+        """Post a reply (or the root) through the channel's scheduler."""
         if self.gone:
             raise self.gone
-        if result.synthesis is not None:
-            await self.call(
-                "chat_postMessage",
-                channel=self.channel,
-                thread_ts=self.root_ts,
-                text=blocks.synthesis_text(result),
-                blocks=blocks.synthesis_blocks(result),
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        await self._mark_done(result)
+        return await self.scheduler.post(self, render)
 
-    async def _mark_done(self, result: ConsultResult) -> None:
-        status = "done"
-        if result.confidence is not None:
-            status = f"done · {blocks.confidence_line(result.confidence)}"
-        await self.call(
-            "chat_update",
-            channel=self.channel,
-            ts=self._root_message_ts,
-            text=blocks.root_text(result.request),
-            blocks=blocks.root_blocks(result.request, result.models, status),
-            metadata={"event_type": DONE_EVENT, "event_payload": {"status": "done"}},
-        )
+    def edit(self, ts: str, render: Render, *, final: bool) -> asyncio.Future[Any]:
+        return self.scheduler.edit(self, ts, render, final=final)
 
     async def call(self, method: str, **kwargs: object) -> dict:
-        """Call the Web API; an error that closes the thread is `ThreadUnavailable`."""
+        """Any other Web API call; an error that closes the thread is
+        `ThreadUnavailable`. Posts and edits go through `post` and `edit`."""
         try:
             response = await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
@@ -112,9 +128,46 @@ class SlackThread:
             gone = slack_thread_error(code)
             if gone is None:
                 raise
-            self.gone = self.gone or gone
+            self.lost(gone)
             raise gone from exc
         return response.data if hasattr(response, "data") else response
+
+    async def _post_synthesis(self, result: ConsultResult) -> None:
+        text = blocks.synthesis_text(result)
+        messages = fit_blocks(blocks.synthesis_blocks(result))
+        for index, message_blocks in enumerate(messages):
+            shown = text if index == 0 else f"{text} (continued)"
+            payload = {
+                "thread_ts": self.root_ts,
+                "text": shown,
+                "blocks": message_blocks,
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
+            await self.post(lambda payload=payload: payload)
+
+    async def _mark_done(self, result: ConsultResult) -> None:
+        status = "done"
+        if result.confidence is not None:
+            status = f"done · {blocks.confidence_line(result.confidence)}"
+        root = self._root(result.request, result.models, status)
+        metadata = {"event_type": DONE_EVENT, "event_payload": {"status": "done"}}
+        await self.edit(
+            str(self._root_message_ts),
+            lambda: {**root, "metadata": metadata},
+            final=True,
+        )
+
+    def _root(
+        self, request: ConsultRequest, models: list[ModelSpec], status: str
+    ) -> Payload:
+        shown = dataclasses.replace(
+            request, question=shorten(request.question, ROOT_QUESTION_CHARS)
+        )
+        return {
+            "text": blocks.root_text(request),
+            "blocks": split_long_sections(blocks.root_blocks(shown, models, status)),
+        }
 
 
 class _LiveAnswer:
@@ -125,8 +178,11 @@ class _LiveAnswer:
         self.label = label
         self.text = ""
         self.outcome: AnswerFinished | AnswerFailed | None = None
-        self.sent: list[tuple[str, list]] = []  # (ts, blocks) per part
+        self.ts: list[str] = []  # one per part posted
+        self._complete_parts = 0  # parts whose full text has been handed over
+        self._stopped = False
         self._changed = asyncio.Event()
+        self._ended = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     def grow(self, text: str) -> None:
@@ -140,71 +196,107 @@ class _LiveAnswer:
         else:
             self.text = outcome.partial_text or self.text
         self._changed.set()
+        self._ended.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._changed.set()
+        self._ended.set()
 
     async def flushed(self) -> None:
-        """Wait until the final state is in Slack (or the thread is gone)."""
-        try:
-            await self._task
-        except ThreadUnavailable:
-            pass
+        """Wait until the final state is in Slack (or cannot be)."""
+        await self._task
 
     async def _run(self) -> None:
-        last_sent = 0.0
-        while True:
-            await self._changed.wait()
-            wait = last_sent + self.thread.update_interval_s - time.monotonic()
-            if wait > 0 and self.outcome is None:
-                await asyncio.sleep(wait)  # pace edits; the final one goes at once
-            self._changed.clear()
-            last_sent = time.monotonic()
-            try:
-                await self._send()
-            except SlackApiError as exc:
-                # a passing failure: the next change (or the final text) tries again
-                logger.warning(
-                    "slack update failed error=%s", exc.response.get("error")
-                )
-                if self.outcome is not None:
+        try:
+            while True:
+                await self._changed.wait()
+                self._changed.clear()
+                if self._stopped:
                     return
-            if self.outcome is not None and not self._changed.is_set():
-                return
+                final = self.outcome is not None
+                pending = await self._hand_over(final)
+                if final:
+                    await asyncio.gather(*pending)
+                    return
+                await self._sent_or_ended(pending[-1])
+        except ThreadUnavailable as exc:
+            self.thread.lost(exc)
+        except SlackWriteError as exc:
+            logger.error("answer not written label=%s error=%s", self.label, exc.code)
 
-    async def _send(self) -> None:
-        if isinstance(self.outcome, AnswerFailed) and not self.text:
-            rendered = [blocks.failure_blocks(self.outcome)]
-        else:
-            parts = split_message(self.text)
-            status = blocks.answer_status(self.outcome)
-            rendered = [
-                blocks.answer_blocks(self.label, part, status, i + 1, len(parts))
-                for i, part in enumerate(parts)
-            ]
-        for index, message_blocks in enumerate(rendered):
-            await self._put(index, message_blocks)
+    async def _hand_over(self, final: bool) -> list[asyncio.Future[Any]]:
+        """Post the parts Slack lacks, then queue edits of the rest."""
+        count = self._part_count()
+        while len(self.ts) < count:
+            response = await self.thread.post(self._render(len(self.ts), thread=True))
+            self.ts.append(response["ts"])
+        last = count - 1
+        pending = [
+            self.thread.edit(self.ts[index], self._render(index), final=True)
+            for index in range(self._complete_parts, last)
+        ]
+        self._complete_parts = max(self._complete_parts, last)
+        pending.append(self.thread.edit(self.ts[last], self._render(last), final=final))
+        return pending
 
-    async def _put(self, index: int, message_blocks: list) -> None:
-        fallback = f"{self.label}: answer"
-        thread = self.thread
-        if index < len(self.sent):
-            ts, shown = self.sent[index]
-            if shown == message_blocks:
-                return
-            await thread.call(
-                "chat_update",
-                channel=thread.channel,
-                ts=ts,
-                text=fallback,
-                blocks=message_blocks,
-            )
-            self.sent[index] = (ts, message_blocks)
-            return
-        response = await thread.call(
-            "chat_postMessage",
-            channel=thread.channel,
-            thread_ts=thread.root_ts,
-            text=fallback,
-            blocks=message_blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        self.sent.append((response["ts"], message_blocks))
+    async def _sent_or_ended(self, frame: asyncio.Future[Any]) -> None:
+        """Let the scheduler send the frame before rendering again, unless the
+        answer ends first: its final text then replaces the frame."""
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({frame, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if frame.done() and not frame.cancelled() and frame.exception():
+            raise frame.exception()  # type: ignore[misc]
+
+    def _part_count(self) -> int:
+        if self.outcome is None and not self.text:
+            return 0
+        return len(split_message(self.text))
+
+    def _render(self, index: int, *, thread: bool = False) -> Render:
+        """How part `index` reads at the moment the scheduler sends it."""
+
+        def render() -> Payload:
+            payload = self._message(index)
+            if thread:
+                payload |= {
+                    "thread_ts": self.thread.root_ts,
+                    "unfurl_links": False,
+                    "unfurl_media": False,
+                }
+            return payload
+
+        return render
+
+    def _message(self, index: int) -> Payload:
+        outcome = self.outcome
+        if isinstance(outcome, AnswerFailed) and not self.text:
+            why = f"did not answer: {outcome.reason}"
+            return {
+                "text": fallback_text(self.label, why),
+                "blocks": blocks.failure_blocks(outcome),
+            }
+        parts = split_message(self.text)
+        body = parts[index] if index < len(parts) else ""
+        title = self.label if len(parts) == 1 else f"{self.label} (part {index + 1})"
+        return {
+            "text": fallback_text(title, body),
+            "blocks": blocks.answer_blocks(
+                self.label, body, self._status(index, len(parts)), 1, 1
+            ),
+        }
+
+    def _status(self, index: int, count: int) -> str:
+        """The status line; a long answer's parts are numbered in it, because
+        the number of parts is not known until the answer ends."""
+        if index < count - 1:
+            return f"part {index + 1} · continued below"
+        status = blocks.answer_status(self.outcome)
+        if count == 1:
+            return status
+        if self.outcome is None:
+            return f"part {index + 1} · {status}"
+        return f"part {count} of {count} · {status}"
