@@ -111,14 +111,23 @@ async def _ask_one(
         async with asyncio.timeout(limit):
             await _stream(request, queue, progress)
     except TimeoutError:
-        error = ModelCallError(f"timed out after {limit:.0f} s", kind="timeout")
+        error = ModelCallError(f"timed out after {limit:g} s", kind="timeout")
         await queue.put(_failed(spec, error, started, progress))
     except ModelCallError as exc:
         await queue.put(_failed(spec, exc, started, progress))
     except Exception as exc:  # any provider error is a value, not a crash
-        await queue.put(_failed(spec, model_call_error(exc), started, progress, exc))
+        await queue.put(_failed(spec, _translated(exc), started, progress, exc))
     else:
         await queue.put(_finished(spec, started, progress))
+
+
+def _translated(exc: Exception) -> ModelCallError:
+    """The short reason for `exc`; a translation that fails must not hang the panel."""
+    try:
+        return model_call_error(exc)
+    except Exception:
+        logger.exception("could not translate a model error")
+        return ModelCallError("provider error", kind="provider_error")
 
 
 async def _stream(
@@ -147,7 +156,7 @@ async def _stream(
             return
         except TimeoutError:
             raise ModelCallError(
-                f"stalled: no text for {spec.idle_timeout_s:.0f} s", kind="stalled"
+                f"stalled: no text for {spec.idle_timeout_s:g} s", kind="stalled"
             ) from None
         _take_chunk(chunk, spec, queue, progress)
 

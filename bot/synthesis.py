@@ -221,7 +221,7 @@ async def _complete(
             )
     except TimeoutError:
         raise ModelCallError(
-            f"timed out after {spec.timeout_s:.0f} s", kind="timeout"
+            f"timed out after {spec.timeout_s:g} s", kind="timeout"
         ) from None
     except Exception as exc:
         error = model_call_error(exc)
