@@ -347,6 +347,7 @@ def running_redis_server(workdir: Path) -> Iterator[str]:
         if _read_until_ready(process, time.monotonic() + REDIS_START_TIMEOUT_S):
             break
         _stop(process)
+        process.stdout.close()
     else:
         raise RuntimeError(f"redis-server did not start on a free port ({command})")
     # keep reading its log, so a full pipe never stalls the server
@@ -357,6 +358,7 @@ def running_redis_server(workdir: Path) -> Iterator[str]:
     finally:
         _stop(process)
         drain.join(timeout=5)
+        process.stdout.close()
 
 
 @pytest.fixture(scope="session")
