@@ -182,6 +182,36 @@ def turn_from_result(result: ConsultResult) -> Turn:
     )
 
 
+def reusable_answers(turn: Turn) -> list[AnswerFinished]:
+    """The turn's good answers, as the fan-out gave them, for a new synthesis.
+
+    Latency is not stored, so it reads 0.
+    """
+    return [
+        AnswerFinished(
+            alias=alias,
+            label=stored.label,
+            text=stored.text,
+            prompt_tokens=stored.prompt_tokens,
+            completion_tokens=stored.completion_tokens,
+            cost_micros=stored.cost_micros,
+            latency_s=0.0,
+            truncated=stored.truncated,
+        )
+        for alias, stored in turn.answers.items()
+        if stored.status == "ok"
+    ]
+
+
+def missing_aliases(turn: Turn, aliases: Sequence[str]) -> list[str]:
+    """Which of `aliases` have no good answer to the turn yet (failed ones count)."""
+    return [
+        alias
+        for alias in aliases
+        if alias not in turn.answers or turn.answers[alias].status != "ok"
+    ]
+
+
 def stored_answer(answer: AnswerFinished | AnswerFailed) -> StoredAnswer:
     if isinstance(answer, AnswerFailed):
         return StoredAnswer(

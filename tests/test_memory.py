@@ -19,12 +19,15 @@ from memory_cases import (
 )
 
 from bot import memory
+from bot.fanout import AnswerFinished
 from bot.memory import (
     Conversation,
     StoredSynthesis,
     TranscriptLine,
     Turn,
     conversation_from_transcript,
+    missing_aliases,
+    reusable_answers,
     turn_from_result,
 )
 from bot.panel import TierName
@@ -322,3 +325,27 @@ def test_the_latest_question_is_the_last_consult_turn(
     turns = [Turn.model_validate({"kind": kind, "question": "q"}) for kind in kinds]
     conversation = Conversation(thread=redis_space.thread(), turns=turns)
     assert conversation.latest_question() == expected
+
+
+def test_an_escalation_reuses_the_good_answers() -> None:
+    turn = turn_from_result(consult_result())
+    assert reusable_answers(turn) == [
+        AnswerFinished("claude", "Claude", CLAUDE_SAYS, 120, 40, 256, 0.0),
+        AnswerFinished("gpt", "GPT", GPT_SAYS, 118, 52, None, 0.0, truncated=True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("aliases", "missing"),
+    [
+        (["claude", "gpt"], []),
+        (["claude", "gpt", "gemini"], ["gemini"]),  # gemini failed: ask it again
+        (["gemini", "mistral", "claude"], ["gemini", "mistral"]),
+        ([], []),
+    ],
+)
+def test_an_escalation_asks_only_the_models_without_a_good_answer(
+    aliases: list[str], missing: list[str]
+) -> None:
+    turn = turn_from_result(consult_result())
+    assert missing_aliases(turn, aliases) == missing
