@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -12,17 +15,20 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.dedupe import claim_event
 from bot.errors import ConfigError
 from bot.panel import Panel
 from bot.settings import Settings
-from handlers import consult
+from bot.store import Store
+from handlers import consult, mention, reaction
+from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 
 
-def build_app(settings: Settings, panel: Panel) -> AsyncApp:
+def build_app(settings: Settings, panel: Panel, store: Store) -> AsyncApp:
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set; see the README's Slack set-up")
     secret = settings.slack_signing_secret
@@ -43,8 +49,31 @@ def build_app(settings: Settings, panel: Panel) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else "",
         request_verification_enabled=secret is not None,
     )
-    consult.register(app, panel)
+    app.middleware(_once_per_event(store))
+    deps = Deps(panel=panel, store=store, thread_ttl=settings.thread_ttl)
+    consult.register(app, deps)
+    mention.register(app, deps)
+    reaction.register(app, deps)
     return app
+
+
+def _once_per_event(store: Store) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Global middleware: each Events API delivery is handled once, everywhere.
+
+    Slack retries a delivery it thinks failed, sometimes without retry headers,
+    and several processes may receive copies; the claim is in Redis.
+    """
+
+    async def once(body: dict[str, Any], next: Callable[[], Awaitable[None]]):
+        event_id = (
+            body.get("event_id") if body.get("type") == "event_callback" else None
+        )
+        if event_id and not await claim_event(store, event_id):
+            logger.info("duplicate event ignored event_id=%s", event_id)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    return once
 
 
 def http_app(app: AsyncApp) -> web.Application:

@@ -49,7 +49,7 @@ class SlackThread:
         self._models: list[ModelSpec] = []
         self.gone: ThreadUnavailable | None = None
 
-    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> None:
+    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> str:
         self._request, self._models = request, models
         response = await self.call(
             "chat_postMessage",
@@ -62,6 +62,7 @@ class SlackThread:
         )
         self.root_ts = self.thread_ts or response["ts"]
         self._root_message_ts = response["ts"]
+        return self.root_ts
 
     async def show(self, event: PanelEvent) -> None:
         if self.gone:
