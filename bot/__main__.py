@@ -6,9 +6,14 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, QuorumError
 from bot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from bot.panel import Panel
+    from bot.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"quorum: {exc}", file=sys.stderr)
         return 2
+    except QuorumError as exc:  # e.g. REDIS_URL set but nothing answers there
+        print(f"quorum: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -43,7 +51,6 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from bot.panel import load_panel
     from bot.settings import load_settings
-    from bot.slack.app import build_app, serve_http, serve_socket_mode
 
     configure_logging()
     settings = load_settings()
@@ -51,13 +58,25 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("bot").info(
         "panel from %s: %s", panel.source, ", ".join(panel.models)
     )
-    app = build_app(settings, panel)
-    if settings.socket_mode and not args.http:
-        token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-        asyncio.run(serve_socket_mode(app, token))
-    else:
-        asyncio.run(serve_http(app, args.port or settings.port))
+    http = args.http or not settings.socket_mode
+    asyncio.run(_run_app(settings, panel, http=http, port=args.port or settings.port))
     return 0
+
+
+async def _run_app(settings: Settings, panel: Panel, *, http: bool, port: int) -> None:
+    from bot.slack.app import build_app, serve_http, serve_socket_mode
+    from bot.store import open_store
+
+    store = await open_store(settings.redis_url)
+    try:
+        app = build_app(settings, panel, store)
+        if http:
+            await serve_http(app, port)
+        else:
+            token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+            await serve_socket_mode(app, token)
+    finally:
+        await store.aclose()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot import prompts
 from bot.confidence import Confidence, rate_confidence
@@ -29,6 +30,9 @@ from bot.synthesis import Synthesis, SynthesisDegraded, SynthesisOutcome, synthe
 logger = logging.getLogger(__name__)
 
 
+ConsultKind = Literal["consult", "followup", "escalation"]
+
+
 @dataclass(frozen=True, slots=True)
 class ConsultRequest:
     question: str
@@ -36,6 +40,8 @@ class ConsultRequest:
     asker: str  # the asker's user id
     team: str
     channel: str
+    thread_ts: str | None = None  # set: the consult lives in this existing thread
+    kind: ConsultKind = "consult"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,9 @@ class ConsultResult:
     confidence: Confidence | None
     wall_s: float
     cost_parts: list[tuple[str, int | None]] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)  # aliases answered earlier
+    notes: list[str] = field(default_factory=list)  # e.g. history left out
+    thread_ts: str | None = None  # the thread the consult was written to
 
     @property
     def known_cost_micros(self) -> int:
@@ -62,8 +71,10 @@ class ConsultResult:
 class ConsultThread(Protocol):
     """Where a consult shows itself, as it happens."""
 
-    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> None:
-        """Show the question and the panel before any model is asked."""
+    async def open(
+        self, request: ConsultRequest, models: list[ModelSpec]
+    ) -> str | None:
+        """Show the question and the models to ask; return the thread's id."""
 
     async def show(self, event: PanelEvent) -> None:
         """Show one event of one model's answer."""
@@ -78,16 +89,30 @@ async def run_consult(
     thread: ConsultThread,
     *,
     rng: random.Random | None = None,
+    messages: dict[str, list[dict[str, str]]] | None = None,
+    reused: Sequence[AnswerFinished] = (),
+    notes: Sequence[str] = (),
 ) -> ConsultResult:
+    """Run one consult into `thread`.
+
+    `messages` gives a model (by alias) its own prompt, e.g. a follow-up with
+    its thread history; others get the plain question. `reused` answers came
+    earlier (an escalation): those models are not asked again.
+    """
     started = time.monotonic()
-    set_where(team=request.team, channel=request.channel, thread=None)
+    set_where(team=request.team, channel=request.channel, thread=request.thread_ts)
     models = panel.tier(request.tier)
-    await thread.open(request, models)
+    done_before = {answer.alias: answer for answer in reused}
+    to_ask = [spec for spec in models if spec.alias not in done_before]
+    thread_ts = await thread.open(request, to_ask) or request.thread_ts
+    set_where(team=request.team, channel=request.channel, thread=thread_ts)
 
     left_s = panel.consult.panel_deadline_s - (time.monotonic() - started)
-    answers, failures = await _collect_answers(
-        request, models, thread, panel.consult, left_s
+    new_answers, failures = await _collect_answers(
+        request, to_ask, thread, messages, panel.consult, left_s
     )
+    by_alias = {a.alias: a for a in [*reused, *new_answers]}
+    answers = [by_alias[spec.alias] for spec in models if spec.alias in by_alias]
     synthesis = await _synthesize(request, answers, panel, rng)
     result = ConsultResult(
         request=request,
@@ -97,7 +122,10 @@ async def run_consult(
         synthesis=synthesis,
         confidence=_confidence(models, answers, synthesis),
         wall_s=time.monotonic() - started,
-        cost_parts=_cost_parts(answers, failures, synthesis),
+        cost_parts=_cost_parts(new_answers, failures, synthesis),
+        reused=list(done_before),
+        notes=list(notes),
+        thread_ts=thread_ts,
     )
     await thread.close(result)
     _log_consult(result)
@@ -108,12 +136,13 @@ async def _collect_answers(
     request: ConsultRequest,
     models: list[ModelSpec],
     thread: ConsultThread,
+    messages: dict[str, list[dict[str, str]]] | None,
     limits: ConsultLimits,
     deadline_s: float,
 ) -> tuple[list[AnswerFinished], list[AnswerFailed]]:
+    plain = prompts.panelist_messages(request.question)
     requests = [
-        ModelRequest(spec, prompts.panelist_messages(request.question))
-        for spec in models
+        ModelRequest(spec, (messages or {}).get(spec.alias, plain)) for spec in models
     ]
     done: dict[str, AnswerFinished | AnswerFailed] = {}
     events = ask_panel(requests, deadline_s=deadline_s, retries=limits.retries)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from redis import exceptions as redis_errors
+
 
 class QuorumError(Exception):
     """Root of every error Quorum raises on purpose."""
@@ -127,6 +129,35 @@ def slack_thread_error(code: str | None) -> ThreadUnavailable | None:
     """The `ThreadUnavailable` a Slack error code means, or None if it is passing."""
     reason = _SLACK_THREAD_ERRORS.get(code or "")
     return ThreadUnavailable(reason) if reason else None
+
+
+class StoreUnavailable(QuorumError):
+    """Redis (Quorum's only shared state) cannot be used right now.
+
+    `reason` is short and plain; it never holds the Redis URL or its password.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def store_error(exc: BaseException) -> StoreUnavailable:
+    """Translate a redis-py (or socket) exception into a short, safe reason."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    if isinstance(exc, redis_errors.AuthenticationError):
+        return StoreUnavailable("Redis refused the credentials; check REDIS_URL")
+    if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
+        return StoreUnavailable("Redis did not answer in time")
+    if isinstance(exc, redis_errors.ConnectionError | OSError):
+        return StoreUnavailable("cannot reach Redis; is it running?")
+    if isinstance(exc, redis_errors.ResponseError):
+        # Redis error replies start with a code in capitals: OOM, READONLY, ...
+        code = str(exc).split(" ", 1)[0]
+        named = f" ({code})" if code.isupper() else ""
+        return StoreUnavailable(f"Redis refused a command{named}")
+    return StoreUnavailable(f"Redis failed ({type(exc).__name__})")
 
 
 class SlackWriteError(QuorumError):

@@ -134,12 +134,12 @@ async def _ask_one(
         async with asyncio.timeout(limit):
             await _stream_with_retries(request, queue, progress, retries)
     except TimeoutError:
-        error = ModelCallError(f"timed out after {limit:.0f} s", kind="timeout")
+        error = ModelCallError(f"timed out after {round(limit, 1):g} s", kind="timeout")
         await queue.put(_failed(spec, error, started, progress))
     except ModelCallError as exc:
         await queue.put(_failed(spec, exc, started, progress))
     except Exception as exc:  # any provider error is a value, not a crash
-        await queue.put(_failed(spec, model_call_error(exc), started, progress, exc))
+        await queue.put(_failed(spec, _translated(exc), started, progress, exc))
     else:
         await queue.put(_finished(spec, started, progress))
 
@@ -153,7 +153,7 @@ async def _stream_with_retries(
     def worth_retrying(exc: BaseException) -> bool:
         if progress.text or not isinstance(exc, Exception):
             return False  # text is on screen, or the call was cancelled
-        return model_call_error(exc).retryable
+        return _translated(exc).retryable
 
     attempts = AsyncRetrying(
         stop=stop_after_attempt(retries + 1),
@@ -175,9 +175,18 @@ def _log_retry(spec: ModelSpec, state: RetryCallState) -> None:
         "model call retry model=%s attempt=%d reason=%r wait_s=%.2f",
         spec.model,
         state.attempt_number,
-        model_call_error(error).reason if isinstance(error, Exception) else "-",
+        _translated(error).reason if isinstance(error, Exception) else "-",
         state.upcoming_sleep,
     )
+
+
+def _translated(exc: Exception) -> ModelCallError:
+    """The short reason for `exc`; a translation that fails must not hang the panel."""
+    try:
+        return model_call_error(exc)
+    except Exception:
+        logger.exception("could not translate a model error")
+        return ModelCallError("provider error", kind="provider_error")
 
 
 async def _stream(
@@ -206,7 +215,7 @@ async def _stream(
             return
         except TimeoutError:
             raise ModelCallError(
-                f"stalled: no text for {spec.idle_timeout_s:.0f} s", kind="stalled"
+                f"stalled: no text for {spec.idle_timeout_s:g} s", kind="stalled"
             ) from None
         _take_chunk(chunk, spec, queue, progress)
 

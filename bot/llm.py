@@ -23,6 +23,9 @@ def configured_litellm() -> ModuleType:
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     litellm.num_retries = 0  # retries are ours, bounded by our own deadlines
+    # token_counter would fetch some models' tokenizers from Hugging Face at run
+    # time; tiktoken's estimate is close enough for trimming a history
+    litellm.disable_hf_tokenizer_download = True
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return litellm

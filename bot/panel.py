@@ -20,6 +20,7 @@ from bot.llm import configured_litellm
 
 TierName = Literal["single", "dual", "full"]
 TIER_NAMES: tuple[TierName, ...] = ("single", "dual", "full")
+DEFAULT_CONTEXT_WINDOW = 8192  # a window we cannot look up is assumed small
 
 
 class _Strict(BaseModel):
@@ -56,6 +57,7 @@ class ModelSpec(_Strict):
     timeout_s: float = Field(default=120.0, gt=0, le=900)
     idle_timeout_s: float = Field(default=30.0, gt=0, le=600)
     headers: dict[str, str] = Field(default_factory=dict)
+    context_window: int | None = Field(default=None, ge=1024)
 
     @model_validator(mode="after")
     def _label_defaults_to_model(self) -> ModelSpec:
@@ -81,6 +83,16 @@ class ModelSpec(_Strict):
 
     def has_key(self) -> bool:
         return not self.api_key_env or bool(os.environ.get(self.api_key_env))
+
+    def window(self) -> int:
+        """Input tokens the model takes: the file's value, else litellm's, else 8k."""
+        if self.context_window:
+            return self.context_window
+        try:
+            info = configured_litellm().get_model_info(model=self.model)
+        except Exception:  # litellm raises a bare Exception for unknown models
+            return DEFAULT_CONTEXT_WINDOW
+        return info.get("max_input_tokens") or DEFAULT_CONTEXT_WINDOW
 
     def price(self) -> Price | None:
         """The configured price, else litellm's own, else None (cost unknown)."""
@@ -126,6 +138,10 @@ class ConsultLimits(_Strict):
         return self.deadline_s - self.synthesis_reserve_s
 
 
+class EscalationSpec(_Strict):
+    reaction: str = Field(default="scales", pattern=r"^[a-z0-9_+-]+$")
+
+
 class Panel(_Strict):
     """The whole panel file, checked: every alias a tier or synthesis names exists."""
 
@@ -133,6 +149,7 @@ class Panel(_Strict):
     tiers: Tiers
     synthesis: SynthesisSpec
     consult: ConsultLimits = Field(default_factory=ConsultLimits)
+    escalation: EscalationSpec = EscalationSpec()
     source: str = "built-in defaults"
 
     @model_validator(mode="after")

@@ -73,3 +73,32 @@ def synthesis_messages(
 SYNTHESIS_RETRY = """\
 Your reply could not be used: {problem}. Reply again with only the JSON \
 object described above."""
+
+
+# Follow-ups: how a thread's history is shown to one panelist (bot/followup.py).
+
+EARLIER_UNANSWERED = """\
+An earlier question in this conversation, which you did not answer:
+{question}"""
+
+EARLIER_SYNTHESIS = """\
+The panel's synthesis of every consultant's answer to that question:
+Verdicts:
+{verdicts}
+{summary}
+Confidence: {confidence}"""
+
+THREAD_EXCERPT = """\
+Messages from the Slack thread this conversation happens in:
+{lines}"""
+
+THREAD_LINE = "{author}: {text}"
+THREAD_BOT_LINE = "{author} (a bot): {text}"
+
+TRIMMED_HISTORY = """\
+({count} earlier messages of this conversation are left out to fit your \
+context window.)"""
+
+FOLLOWUP_QUESTION = """\
+A follow-up question in the same conversation; answer it as before:
+{question}"""

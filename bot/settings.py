@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -25,12 +26,18 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = SLACK_API_URL
     redis_url: str | None = None
+    quorum_thread_ttl_days: int = Field(default=7, ge=1, le=365)
     port: int = Field(default=3000, ge=1, le=65535)
     quorum_config: Path = Path("quorum.toml")
 
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def thread_ttl(self) -> timedelta:
+        """How long a thread's conversation is remembered after its last write."""
+        return timedelta(days=self.quorum_thread_ttl_days)
 
 
 def load_settings() -> Settings:

@@ -221,7 +221,7 @@ async def _complete(
             )
     except TimeoutError:
         raise ModelCallError(
-            f"timed out after {spec.timeout_s:.0f} s", kind="timeout"
+            f"timed out after {spec.timeout_s:g} s", kind="timeout"
         ) from None
     except Exception as exc:
         error = model_call_error(exc)
@@ -273,3 +273,15 @@ def _total(costs: list[int | None]) -> int | None:
     if any(cost is None for cost in costs):
         return None
     return sum(cost for cost in costs if cost is not None)
+
+
+_LETTER_REF = re.compile(r"\b([Aa]nswers?) ([A-Z])\b")
+
+
+def name_letters(text: str, names: dict[str, str]) -> str:
+    """Replace "answer B" in a report's prose with `names["B"]`."""
+
+    def swap(match: re.Match[str]) -> str:
+        return names.get(match.group(2), match.group(0))
+
+    return _LETTER_REF.sub(swap, text)

@@ -8,24 +8,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.consult import ConsultRequest, run_consult
-from bot.errors import ThreadUnavailable
-from bot.panel import Panel
+from bot.consult import ConsultRequest
+from bot.conversations import Refused, consult_in_thread
+from bot.errors import QuorumError, ThreadUnavailable
 from bot.slack.blocks import USAGE
-from bot.slack.scheduler import ChannelSchedulers
 from bot.slack.text import unescape_slack
 from bot.slack.writer import SlackThread
 from handlers.commands import CommandProblem, parse_consult
+from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
 
 
-def register(
-    app: AsyncApp, panel: Panel, schedulers: ChannelSchedulers | None = None
-) -> None:
-    """Listen for `/consult`; pass the app's schedulers so channels are shared."""
-    schedulers = schedulers or ChannelSchedulers()
-
+def register(app: AsyncApp, deps: Deps) -> None:
     @app.command("/consult")
     async def consult_command(
         ack: AsyncAck,
@@ -44,20 +39,30 @@ def register(
 
         request = ConsultRequest(
             question=parsed.question,
-            tier=parsed.tier or panel.tiers.default,
+            tier=parsed.tier or deps.panel.tiers.default,
             asker=command["user_id"],
             team=command.get("team_id", ""),
             channel=command["channel_id"],
         )
-        thread = SlackThread(client, request.channel, schedulers=schedulers)
+        thread = SlackThread(client, request.channel, schedulers=deps.schedulers)
         try:
-            await run_consult(request, panel, thread)
+            outcome = await consult_in_thread(
+                request, deps.panel, thread, deps.store, ttl=deps.thread_ttl
+            )
         except ThreadUnavailable as exc:
             logger.info("consult stopped: %s", exc.reason)
             if thread.root_ts is None:  # nothing was posted: tell the asker why
-                await respond(
-                    text=f"I could not run that consult: {exc.reason}.",
-                    response_type="ephemeral",
-                )
+                await _tell(respond, f"I could not run that consult: {exc.reason}.")
+            return
+        except QuorumError as exc:
+            logger.warning("consult failed: %s", exc)
+            await _tell(respond, f"That consult could not finish: {exc}.")
+            return
         finally:
             thread.stop()
+        if isinstance(outcome, Refused):
+            await _tell(respond, f"I did not run that consult: {outcome.reason}.")
+
+
+async def _tell(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)

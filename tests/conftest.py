@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +25,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from bot.panel import ModelSpec, parse_panel
+from bot.store import Store, ThreadRef, open_store
 
 # ---------------------------------------------------------------------------
 # Local model servers and panel specs (used by test_fanout.py)
@@ -289,3 +294,140 @@ async def mid_stream_stall_server() -> AsyncIterator[LocalModelServer]:
 
 
 # --------------------------- end of model servers --------------------------
+
+
+# ---------------------------------------------------------------------------
+# Redis (used by test_store.py, test_dedupe.py and test_memory.py)
+#
+# A real Redis server, so redis-py's real client, pipelines and Lua run:
+# $REDIS_URL when set, else a throwaway redis-server on a free port for this
+# session, else the Redis tests are skipped with the reason. Nothing is ever
+# flushed: each test writes under its own team id and event-id prefix and
+# deletes exactly those keys afterwards, so a developer's data is safe.
+# ---------------------------------------------------------------------------
+
+REDIS_START_TIMEOUT_S = 10.0
+REDIS_READY = "Ready to accept connections"
+
+
+def _read_until_ready(process: subprocess.Popen, deadline: float) -> bool:
+    """Read redis-server's log until it says it is ready, it exits, or time is up."""
+    assert process.stdout is not None
+    while (remaining := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([process.stdout], [], [], remaining)
+        if not readable:
+            return False
+        line = process.stdout.readline()
+        if not line:
+            return False  # it exited, most likely because the port was taken
+        if REDIS_READY in line:
+            return True
+    return False
+
+
+@contextmanager
+def running_redis_server(workdir: Path) -> Iterator[str]:
+    """Start a throwaway redis-server on a free port; yield its URL; stop it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(
+            "Redis tests need a Redis server: set REDIS_URL, or install "
+            "redis-server (apt-get install redis-server)"
+        )
+    for _attempt in range(3):  # another process may grab the free port first
+        port = _free_port()
+        command = [
+            binary,
+            *("--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        if _read_until_ready(process, time.monotonic() + REDIS_START_TIMEOUT_S):
+            break
+        _stop(process)
+        process.stdout.close()
+    else:
+        raise RuntimeError(f"redis-server did not start on a free port ({command})")
+    # keep reading its log, so a full pipe never stalls the server
+    drain = threading.Thread(target=process.stdout.read, daemon=True)
+    drain.start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(process)
+        drain.join(timeout=5)
+        process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server's URL: $REDIS_URL, else a throwaway server of our own."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with running_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def dead_redis_url() -> str:
+    """A loopback URL where nothing listens (a port just freed)."""
+    return f"redis://127.0.0.1:{_free_port()}/0"
+
+
+@dataclass(frozen=True)
+class RedisSpace:
+    """Ids no other test uses, so each test's keys are its own."""
+
+    token: str
+    channel: str = "C0TESTS"
+
+    @property
+    def team(self) -> str:
+        return f"T{self.token}"
+
+    def thread(self, ts: str = "1700000000.000100") -> ThreadRef:
+        return ThreadRef(team=self.team, channel=self.channel, thread_ts=ts)
+
+    def event_id(self, n: int = 0) -> str:
+        return f"Ev{self.token}x{n}"
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """SCAN patterns matching every key this test can write."""
+        return (f"quorum:{{{self.team}:*", f"quorum:event:Ev{self.token}x*")
+
+
+@pytest.fixture
+def redis_space() -> RedisSpace:
+    return RedisSpace(token=uuid.uuid4().hex[:12].upper())
+
+
+@pytest_asyncio.fixture
+async def store(redis_url: str, redis_space: RedisSpace) -> AsyncIterator[Store]:
+    """A store on the real Redis server; this test's keys are deleted after it."""
+    opened = await open_store(redis_url)
+    try:
+        yield opened
+    finally:
+        for pattern in redis_space.patterns:
+            keys = [key async for key in opened.redis.scan_iter(match=pattern)]
+            if keys:
+                await opened.redis.delete(*keys)
+        await opened.aclose()
+
+
+@pytest_asyncio.fixture
+async def other_store(redis_url: str) -> AsyncIterator[Store]:
+    """A second, separate client of the same server: another process's view."""
+    opened = await open_store(redis_url)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+# ------------------------------- end of Redis ------------------------------

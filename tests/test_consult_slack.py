@@ -27,9 +27,11 @@ TIMEOUT = 30
 
 
 @pytest_asyncio.fixture
-async def stack() -> AsyncIterator[DemoStack]:
+async def stack(redis_url: str) -> AsyncIterator[DemoStack]:
     slack = SlackSandbox(private_channels={"G0SECRET"})
-    async with demo_stack(behaviors=dict(FAST), slack=slack) as running:
+    async with demo_stack(
+        behaviors=dict(FAST), slack=slack, redis_url=redis_url
+    ) as running:
         yield running
 
 

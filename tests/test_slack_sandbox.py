@@ -21,7 +21,7 @@ from bot.sandbox.slack_api import SandboxMessage, SlackSandbox
 from bot.sandbox.slack_client import send_event, send_slash_command
 
 SECRET = "signing-secret-test"
-USER_TS = "1796300000.000100"  # the first ts the sandbox hands out
+USER_TS = "1796300000.000100"  # older than any ts the sandbox hands out
 DELETED_TS = "1796300000.000200"
 UNKNOWN_TS = "1796300000.999900"
 IN_DEMO = {"channel": "C0DEMO"}
@@ -33,8 +33,8 @@ TOO_LONG = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SlackSandbox]:
     async with SlackSandbox(private_channels={"C0SECRET"}) as slack:
-        slack.post_user_message("C0DEMO", "Postgres or SQLite?")
-        deleted = slack.post_user_message("C0DEMO", "never mind")
+        slack.post_user_message("C0DEMO", "Postgres or SQLite?", ts=USER_TS)
+        deleted = slack.post_user_message("C0DEMO", "never mind", ts=DELETED_TS)
         deleted.deleted = True
         yield slack
 

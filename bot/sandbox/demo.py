@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 
@@ -27,7 +27,9 @@ from bot.sandbox.slack_api import ApiCall, SandboxMessage, SlackSandbox
 from bot.sandbox.slack_client import send_slash_command
 from bot.settings import Settings
 from bot.slack.app import EVENTS_PATH, build_app, http_app
+from bot.slack.scheduler import SlackLimits
 from bot.slack.writer import DONE_EVENT
+from bot.store import LOCAL_REDIS_URL, open_store
 
 DEMO_QUESTION = DEMO_BOOK["sessions"].question
 SIGNING_SECRET = "demo-signing-secret"
@@ -39,12 +41,16 @@ _TITLE = re.compile(r"^\*(.+?)\* · (.*)$", re.DOTALL)
 
 @dataclass
 class DemoStack:
-    """The running pieces of one demo: Slack, models and the app."""
+    """The running pieces of one demo: Slack, models and the app's processes."""
 
     slack: SlackSandbox
     models: ModelServer
-    app_url: str
+    app_urls: list[str]  # one per app instance, each with its own Redis client
     panel: Panel
+
+    @property
+    def app_url(self) -> str:
+        return self.app_urls[0]
 
 
 def demo_panel(api_base: str) -> Panel:
@@ -83,33 +89,60 @@ async def demo_stack(
     *,
     behaviors: dict[str, Behavior] | None = None,
     slack: SlackSandbox | None = None,
+    redis_url: str | None = None,
+    local_redis_url: str = LOCAL_REDIS_URL,
+    apps: int = 1,
+    slack_limits: SlackLimits | None = None,
 ) -> AsyncIterator[DemoStack]:
     """Start the sandbox Slack, the model server and the app; stop them after.
 
     Without a panel, the demo panel is served by the scripted model server.
+    `slack` is a sandbox not yet started. `apps` > 1 runs that many instances
+    of the app, as separate processes would, sharing one Redis.
+    `slack_limits` are the rate limits the app keeps to (default: Slack's).
     """
     behaviors = DEMO_BEHAVIORS if behaviors is None else behaviors
     async with (
         slack or SlackSandbox(token=BOT_TOKEN) as slack,
         ModelServer(DEMO_BOOK, behaviors) as models,
+        AsyncExitStack() as running,
     ):
         panel = panel or demo_panel(models.base_url)
         settings = Settings(
             slack_bot_token=SecretStr(slack.token),
             slack_signing_secret=SecretStr(SIGNING_SECRET),
             slack_api_url=slack.api_url,
+            **({"redis_url": redis_url} if redis_url else {}),
         )
-        runner = web.AppRunner(http_app(build_app(settings, panel)))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            yield DemoStack(
-                slack, models, f"http://127.0.0.1:{port}{EVENTS_PATH}", panel
+        urls = [
+            await running.enter_async_context(
+                _serving(settings, panel, local_redis_url, slack_limits)
             )
-        finally:
-            await runner.cleanup()
+            for _ in range(apps)
+        ]
+        yield DemoStack(slack, models, urls, panel)
+
+
+@asynccontextmanager
+async def _serving(
+    settings: Settings,
+    panel: Panel,
+    local_redis_url: str,
+    slack_limits: SlackLimits | None,
+) -> AsyncIterator[str]:
+    """One instance of the app on a free loopback port; yields its events URL."""
+    store = await open_store(settings.redis_url, local_url=local_redis_url)
+    app = build_app(settings, panel, store, slack_limits=slack_limits)
+    runner = web.AppRunner(http_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
+    finally:
+        await runner.cleanup()
+        await store.aclose()
 
 
 async def run_demo(question: str | None = None, tier: TierName = "full") -> int:

@@ -178,8 +178,22 @@ def _mrkdwn(text: str, names: Mapping[str, str]) -> str:
             return f"@{label or target[1:].split('^')[0]}"
         return f"{label} ({target})" if label else target
 
-    linked = _LINK.sub(plain, text)
+    linked = _EMOJI.sub(
+        lambda m: EMOJI.get(m.group(1), m.group(0)), _LINK.sub(plain, text)
+    )
     return linked.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# The emoji Quorum's messages use, as a terminal shows them.
+EMOJI = {
+    "large_green_circle": "\U0001f7e2",
+    "large_yellow_circle": "\U0001f7e1",
+    "red_circle": "\U0001f534",
+    "large_purple_circle": "\U0001f7e3",
+    "warning": "\u26a0\ufe0f",
+    "scales": "\u2696\ufe0f",
+}
+_EMOJI = re.compile(r":([a-z0-9_+-]+):")
 
 
 def _wrap(body: str, width: int) -> list[str]:

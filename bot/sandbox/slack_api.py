@@ -27,8 +27,11 @@ T = TypeVar("T")
 Args = dict[str, Any]
 
 _JSON_FIELDS = ("blocks", "metadata", "attachments")
-_TS_EPOCH = 1_796_300_000
+# Every sandbox of a process draws from one clock, so no two messages share a
+# ts even across tests that keep their threads in the same Redis.
+_TS_EPOCH = int(time.time())
 _TS_STEP = 100
+_TS_COUNTER = itertools.count(1)
 _TS_PATTERN = re.compile(r"^\d+\.\d+$")
 # Slack accepts 40,000 characters of `text` on paper, but refuses (or cuts)
 # far less in practice, chat.update included; about 4,000 is what holds.
@@ -126,7 +129,6 @@ class SlackSandbox:
         self.on_call: list[Callable[[ApiCall], None]] = []
         self._messages: dict[str, list[SandboxMessage]] = {}
         self._by_ts: dict[tuple[str, str], SandboxMessage] = {}
-        self._ts_counter = itertools.count(1)
         self._response_counter = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -206,9 +208,10 @@ class SlackSandbox:
         *,
         user: str = "U0ASKER",
         thread_ts: str | None = None,
+        ts: str | None = None,
     ) -> SandboxMessage:
         """Put a message from a person into the workspace, e.g. before an event."""
-        message = SandboxMessage(channel, self._next_ts(), thread_ts, user, text)
+        message = SandboxMessage(channel, ts or self._next_ts(), thread_ts, user, text)
         return self._store(message)
 
     async def wait_for(
@@ -480,7 +483,7 @@ class SlackSandbox:
             yield from messages
 
     def _next_ts(self) -> str:
-        micros = next(self._ts_counter) * _TS_STEP
+        micros = next(_TS_COUNTER) * _TS_STEP
         return f"{_TS_EPOCH + micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _started_url(self) -> str:

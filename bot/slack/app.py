@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.dedupe import claim_event
 from bot.errors import ConfigError
 from bot.panel import Panel
 from bot.settings import Settings
 from bot.slack.scheduler import ChannelSchedulers, RetryOutsideScheduler, SlackLimits
-from handlers import consult
+from bot.store import Store
+from handlers import consult, mention, reaction
+from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +29,13 @@ EVENTS_PATH = "/slack/events"
 
 
 def build_app(
-    settings: Settings, panel: Panel, *, slack_limits: SlackLimits | None = None
+    settings: Settings,
+    panel: Panel,
+    store: Store,
+    *,
+    slack_limits: SlackLimits | None = None,
 ) -> AsyncApp:
-    """The app; `slack_limits` are the rate limits its writers keep to."""
+    """The app; `slack_limits` are the rate limits its Slack writers keep to."""
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set; see the README's Slack set-up")
     secret = settings.slack_signing_secret
@@ -46,8 +56,36 @@ def build_app(
         signing_secret=secret.get_secret_value() if secret else "",
         request_verification_enabled=secret is not None,
     )
-    consult.register(app, panel, ChannelSchedulers(slack_limits))
+    app.middleware(_once_per_event(store))
+    deps = Deps(
+        panel=panel,
+        store=store,
+        thread_ttl=settings.thread_ttl,
+        schedulers=ChannelSchedulers(slack_limits),
+    )
+    consult.register(app, deps)
+    mention.register(app, deps)
+    reaction.register(app, deps)
     return app
+
+
+def _once_per_event(store: Store) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Global middleware: each Events API delivery is handled once, everywhere.
+
+    Slack retries a delivery it thinks failed, sometimes without retry headers,
+    and several processes may receive copies; the claim is in Redis.
+    """
+
+    async def once(body: dict[str, Any], next: Callable[[], Awaitable[None]]):
+        event_id = (
+            body.get("event_id") if body.get("type") == "event_callback" else None
+        )
+        if event_id and not await claim_event(store, event_id):
+            logger.info("duplicate event ignored event_id=%s", event_id)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    return once
 
 
 def http_app(app: AsyncApp) -> web.Application:

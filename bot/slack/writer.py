@@ -64,7 +64,7 @@ class SlackThread:
         self._answers: dict[str, _LiveAnswer] = {}
         self._root_message_ts: str | None = None
 
-    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> None:
+    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> str:
         root = self._root(request, models, "_asking…_")
         response = await self.post(
             lambda: {
@@ -76,6 +76,7 @@ class SlackThread:
         )
         self.root_ts = self.thread_ts or response["ts"]
         self._root_message_ts = response["ts"]
+        return self.root_ts
 
     async def show(self, event: PanelEvent) -> None:
         if self.gone:
