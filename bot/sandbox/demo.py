@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -93,6 +93,7 @@ async def demo_stack(
     local_redis_url: str = LOCAL_REDIS_URL,
     apps: int = 1,
     slack_limits: SlackLimits | None = None,
+    panel_for: Callable[[str], Panel] | None = None,
 ) -> AsyncIterator[DemoStack]:
     """Start the sandbox Slack, the model server and the app; stop them after.
 
@@ -100,6 +101,7 @@ async def demo_stack(
     `slack` is a sandbox not yet started. `apps` > 1 runs that many instances
     of the app, as separate processes would, sharing one Redis.
     `slack_limits` are the rate limits the app keeps to (default: Slack's).
+    `panel_for` builds the panel from the model server's base URL.
     """
     behaviors = DEMO_BEHAVIORS if behaviors is None else behaviors
     async with (
@@ -107,7 +109,7 @@ async def demo_stack(
         ModelServer(DEMO_BOOK, behaviors) as models,
         AsyncExitStack() as running,
     ):
-        panel = panel or demo_panel(models.base_url)
+        panel = panel or (panel_for or demo_panel)(models.base_url)
         settings = Settings(
             slack_bot_token=SecretStr(slack.token),
             slack_signing_secret=SecretStr(SIGNING_SECRET),
