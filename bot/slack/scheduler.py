@@ -68,8 +68,8 @@ class SlackLimits:
     message_interval_s: float = 1.0  # between edits of one streaming message
 
     def __post_init__(self) -> None:
-        if self.final_reserve >= self.update_burst:
-            raise ValueError("final_reserve must be below update_burst")
+        if not 0 <= self.final_reserve < self.update_burst:
+            raise ValueError("final_reserve must be at least 0 and below update_burst")
 
 
 class Owner(Protocol):
