@@ -134,7 +134,7 @@ async def _ask_one(
         async with asyncio.timeout(limit):
             await _stream_with_retries(request, queue, progress, retries)
     except TimeoutError:
-        error = ModelCallError(f"timed out after {round(limit, 1):g} s", kind="timeout")
+        error = ModelCallError(f"timed out after {_seconds(limit)} s", kind="timeout")
         await queue.put(_failed(spec, error, started, progress))
     except ModelCallError as exc:
         await queue.put(_failed(spec, exc, started, progress))
@@ -215,9 +215,15 @@ async def _stream(
             return
         except TimeoutError:
             raise ModelCallError(
-                f"stalled: no text for {spec.idle_timeout_s:g} s", kind="stalled"
+                f"stalled: no text for {_seconds(spec.idle_timeout_s)} s",
+                kind="stalled",
             ) from None
         _take_chunk(chunk, spec, queue, progress)
+
+
+def _seconds(value: float) -> str:
+    """Seconds for people: whole ones, or one digit below a second."""
+    return f"{value:.0f}" if value >= 1 else f"{value:.1g}"
 
 
 def _take_chunk(

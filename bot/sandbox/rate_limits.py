@@ -34,7 +34,7 @@ Limits = Mapping[str, Limit]  # Web API method name -> its limit
 # What Slack documents. The demo and most tests use GENEROUS_LIMITS; tests of
 # rate limiting pass their own, tighter ones.
 SLACK_LIMITS: Limits = {
-    "chat.postMessage": Limit(calls=3, per_s=3.0, per_channel=True),
+    "chat.postMessage": Limit(calls=5, per_s=5.0, per_channel=True),
     "chat.update": Limit(calls=50, per_s=60.0),
 }
 GENEROUS_LIMITS: Limits = {

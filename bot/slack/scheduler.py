@@ -61,7 +61,7 @@ class SlackLimits:
     """What the scheduler keeps to; the default rates are Slack's documented ones."""
 
     posts_per_s: float = 1.0  # chat.postMessage, per channel
-    post_burst: int = 2
+    post_burst: int = 4  # Slack grants "generous bursts" above one a second
     updates_per_min: float = 50.0  # chat.update, Tier 3, per workspace
     update_burst: int = 10
     final_reserve: int = 2  # update tokens intermediate frames leave to final edits
