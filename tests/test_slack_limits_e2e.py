@@ -6,6 +6,7 @@ enforces the limits) and litellm's real client against the model server."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from slack_cases import (
@@ -21,7 +22,7 @@ from slack_cases import (
 )
 
 from bot.sandbox.demo import demo_stack
-from bot.sandbox.model_server import Behavior, Pace
+from bot.sandbox.model_server import Behavior, Pace, message_text
 from bot.sandbox.rate_limits import Limit
 from bot.sandbox.scripts import DEEP, STEADY, SWIFT, SYNTHESIS_MODEL
 from bot.sandbox.slack_api import MAX_TEXT, SlackSandbox
@@ -33,7 +34,7 @@ from bot.sandbox.stress import (
     unanimous_synthesis,
 )
 from bot.slack.scheduler import SlackLimits
-from bot.slack.text import split_message
+from bot.slack.text import escape_mrkdwn, split_message
 
 TIMEOUT = 60
 SYNTH = Behavior(Pace(0.05, 4000), reply=unanimous_synthesis("ABC"))
@@ -198,3 +199,19 @@ async def test_a_thread_deleted_mid_answer_stops_the_consult_quietly(redis_url):
     assert DEEP not in {reply.model for reply in stack.models.replies}  # cut off
     assert "Traceback" not in logs.text()
     assert [r for r in logs.records if r.levelno >= 40] == []
+
+
+async def test_a_19000_character_question_reaches_the_model_whole(redis_url):
+    question = SESSIONS.question + " Context: " + ("x < y && y > z; " * 1185).strip()
+    assert 19_000 < len(question) <= 20_000
+    async with demo_stack(behaviors={}, redis_url=redis_url) as stack:
+        await slash_consult(stack, f"single {escape_mrkdwn(question)}")
+        thread = await finished_thread(stack, TIMEOUT)
+
+    (asked,) = stack.models.requests
+    assert message_text(asked.messages[-1]) == question
+    root = block_text(thread[0])
+    assert escape_mrkdwn(question[:1000]) in root
+    assert re.search(r" … \(1[78],\d{3} more characters\)", root)
+    assert all(len(b["text"]["text"]) <= 3000 for b in thread[0].blocks if "text" in b)
+    assert_within_limits(stack.slack)

@@ -114,7 +114,8 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text.rfind(" ", 0, limit)
     cut = cut if cut > limit // 2 else limit
-    return f"{text[:cut].rstrip()} … ({len(text) - cut:,} more characters)"
+    rest = text[cut:].lstrip()
+    return f"{text[:cut].rstrip()} … ({len(rest):,} more characters)"
 
 
 def split_long_sections(blocks: list[Block], limit: int = SECTION_LIMIT) -> list[Block]:
