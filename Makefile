@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/consult_wall.py
+	$(BIN)/python bench/slack_limits.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
