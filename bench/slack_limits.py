@@ -25,7 +25,7 @@ from bot.sandbox.scripts import DEEP, DEMO_BOOK, STEADY, SWIFT, SYNTHESIS_MODEL
 from bot.sandbox.slack_api import SlackSandbox
 from bot.sandbox.slack_client import send_slash_command
 from bot.sandbox.stress import consult_figures, long_answer, unanimous_synthesis
-from bot.slack.scheduler import SlackLimits
+from bot.slack.rate_limits import SlackLimits
 from bot.slack.writer import DONE_EVENT
 
 QUESTION = DEMO_BOOK["sessions"].question

@@ -12,7 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ThreadUnavailable
 from bot.sandbox.rate_limits import Limit
 from bot.sandbox.slack_api import SlackSandbox
-from bot.slack.scheduler import ChannelSchedulers, RetryOutsideScheduler, SlackLimits
+from bot.slack.rate_limits import RetryOutsideScheduler, SlackLimits, TokenBucket
+from bot.slack.scheduler import ChannelSchedulers
 
 CHANNEL = "C0DEMO"
 TIMEOUT = 20
@@ -26,6 +27,31 @@ class Writer:
 
     def lost(self, error: ThreadUnavailable) -> None:
         self.lost_with.append(error)
+
+
+@pytest.mark.parametrize(
+    ("steps", "waits"),
+    [
+        # (seconds since start, action) -> wait_s before the action
+        ([(0, "take"), (0, "take"), (0, "take")], [0, 0, 0.5]),
+        ([(0, "take"), (0, "take"), (0.25, "take")], [0, 0, 0.25]),
+        ([(0, "pause 3"), (1, "take"), (3, "take"), (3, "take")], [0, 2, 0, 0.5]),
+    ],
+)
+def test_a_token_bucket_paces_and_pauses(steps, waits):
+    start = 50.0
+    bucket = TokenBucket(rate_per_s=2, burst=2, clock=lambda: start)
+
+    got = []
+    for offset, action in steps:
+        now = start + offset
+        got.append(bucket.wait_s(now))
+        if action == "take" and bucket.wait_s(now) == 0:
+            bucket.take(now)
+        elif action.startswith("pause"):
+            bucket.pause(now, float(action.split()[1]))
+
+    assert got == pytest.approx(waits)
 
 
 @pytest_asyncio.fixture

@@ -33,7 +33,7 @@ from bot.sandbox.stress import (
     markdown_of,
     unanimous_synthesis,
 )
-from bot.slack.scheduler import SlackLimits
+from bot.slack.rate_limits import SlackLimits
 from bot.slack.text import escape_mrkdwn, split_message
 
 TIMEOUT = 60

@@ -27,7 +27,7 @@ from bot.sandbox.slack_api import ApiCall, SandboxMessage, SlackSandbox
 from bot.sandbox.slack_client import send_slash_command
 from bot.settings import Settings
 from bot.slack.app import EVENTS_PATH, build_app, http_app
-from bot.slack.scheduler import SlackLimits
+from bot.slack.rate_limits import SlackLimits
 from bot.slack.writer import DONE_EVENT
 from bot.store import LOCAL_REDIS_URL, open_store
 

@@ -18,7 +18,8 @@ from bot.dedupe import claim_event
 from bot.errors import ConfigError
 from bot.panel import Panel
 from bot.settings import Settings
-from bot.slack.scheduler import ChannelSchedulers, RetryOutsideScheduler, SlackLimits
+from bot.slack.rate_limits import RetryOutsideScheduler, SlackLimits
+from bot.slack.scheduler import ChannelSchedulers
 from bot.store import Store
 from handlers import consult, mention, reaction
 from handlers.context import Deps

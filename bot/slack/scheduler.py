@@ -21,8 +21,8 @@ out when:
 
 slack_sdk's `AsyncRateLimitErrorRetryHandler` sleeps and retries inside the
 call: it would re-send a stale frame and hide the 429 from the scheduler. The
-app uses `RetryOutsideScheduler` instead, which leaves these two methods' 429s
-to the scheduler and still retries every other method's.
+app uses `RetryOutsideScheduler` (in `rate_limits`) instead, which leaves these
+two methods' 429s to the scheduler and still retries every other method's.
 """
 
 from __future__ import annotations
@@ -38,80 +38,24 @@ from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import SlackWriteError, ThreadUnavailable, slack_thread_error
+from bot.slack.rate_limits import SlackLimits, TokenBucket, retry_after_s
 
 logger = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
 Render = Callable[[], Payload]
 
-SCHEDULED_METHODS = ("chat.postMessage", "chat.update")
 MAX_TRIES = 30  # a final write that Slack refuses this often is given up, loudly
 _TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-
-
-@dataclass(frozen=True)
-class SlackLimits:
-    """What the scheduler keeps to; the default rates are Slack's documented ones."""
-
-    posts_per_s: float = 1.0  # chat.postMessage, per channel
-    post_burst: int = 4  # Slack grants "generous bursts" above one a second
-    updates_per_min: float = 50.0  # chat.update, Tier 3, per workspace
-    update_burst: int = 10
-    final_reserve: int = 2  # update tokens intermediate frames leave to final edits
-    message_interval_s: float = 1.0  # between edits of one streaming message
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.final_reserve < self.update_burst:
-            raise ValueError("final_reserve must be at least 0 and below update_burst")
 
 
 class Owner(Protocol):
     """Whoever a write is for: told once when its thread is gone."""
 
     def lost(self, error: ThreadUnavailable) -> None: ...
-
-
-class TokenBucket:
-    """`rate_per_s` tokens a second up to `burst`; a 429 pauses it."""
-
-    def __init__(
-        self, rate_per_s: float, burst: int, clock: Callable[[], float]
-    ) -> None:
-        self.rate = rate_per_s
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._paused_until = 0.0
-
-    def wait_s(self, now: float, need: float = 1.0) -> float:
-        """Seconds until `need` tokens are there (0: now)."""
-        self._refill(now)
-        short = max(0.0, need - self._tokens) / self.rate
-        return max(short, self._paused_until - now, 0.0)
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self._tokens -= 1
-
-    def pause(self, now: float, seconds: float) -> None:
-        """Slack said wait: nothing until then, one token when it ends."""
-        self._paused_until = max(self._paused_until, now + seconds)
-        self._tokens = 1.0
-        self._updated = self._paused_until
-
-    def _refill(self, now: float) -> None:
-        if now > self._updated:
-            gained = (now - self._updated) * self.rate
-            self._tokens = min(float(self.burst), self._tokens + gained)
-            self._updated = now
 
 
 @dataclass
@@ -302,7 +246,7 @@ class ChannelScheduler:
         code = str(response.get("error") or "") if response is not None else ""
         status = getattr(response, "status_code", None)
         if status == 429 or code == "ratelimited":
-            retry_after = _retry_after(getattr(response, "headers", None) or {})
+            retry_after = retry_after_s(getattr(response, "headers", None) or {})
             bucket.pause(self._clock(), retry_after)
             self.stats.rate_limited += 1
             logger.info(
@@ -403,35 +347,6 @@ class ChannelSchedulers:
             self._channels[channel] = scheduler
         scheduler.client = client  # the newest client carries the newest token
         return scheduler
-
-
-class RetryOutsideScheduler(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 retries, except for the methods the scheduler paces."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if request.url.rstrip("/").rsplit("/", 1)[-1] in SCHEDULED_METHODS:
-            return False
-        return await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
-
-
-def _retry_after(headers: dict[str, Any]) -> float:
-    for name, value in headers.items():
-        if name.lower() == "retry-after":
-            value = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                break
-    return 1.0
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:

@@ -15,11 +15,10 @@ import dataclasses
 import logging
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.consult import ConsultRequest, ConsultResult
-from bot.errors import SlackWriteError, ThreadUnavailable, slack_thread_error
+from bot.errors import SlackWriteError, ThreadUnavailable
 from bot.fanout import AnswerDelta, AnswerFailed, AnswerFinished, PanelEvent
 from bot.panel import ModelSpec
 from bot.slack import blocks
@@ -118,20 +117,6 @@ class SlackThread:
 
     def edit(self, ts: str, render: Render, *, final: bool) -> asyncio.Future[Any]:
         return self.scheduler.edit(self, ts, render, final=final)
-
-    async def call(self, method: str, **kwargs: object) -> dict:
-        """Any other Web API call; an error that closes the thread is
-        `ThreadUnavailable`. Posts and edits go through `post` and `edit`."""
-        try:
-            response = await getattr(self.client, method)(**kwargs)
-        except SlackApiError as exc:
-            code = exc.response.get("error") if exc.response else None
-            gone = slack_thread_error(code)
-            if gone is None:
-                raise
-            self.lost(gone)
-            raise gone from exc
-        return response.data if hasattr(response, "data") else response
 
     async def _post_synthesis(self, result: ConsultResult) -> None:
         text = blocks.synthesis_text(result)
