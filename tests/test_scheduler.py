@@ -107,6 +107,32 @@ async def test_a_streaming_message_is_edited_about_once_a_second(slack):
     assert slack.messages(CHANNEL)[0].text == shown["text"]
 
 
+async def test_final_edits_go_first_and_frames_leave_them_a_reserve(slack):
+    limits = SlackLimits(
+        posts_per_s=20,
+        post_burst=10,
+        updates_per_min=60,  # one token a second
+        update_burst=2,
+        final_reserve=1,
+        message_interval_s=0,
+    )
+    scheduler = ChannelSchedulers(limits).for_channel(client_for(slack), CHANNEL)
+    writer = Writer()
+    a, b, c = [(await scheduler.post(writer, text(n)))["ts"] for n in "abc"]
+
+    frames = [
+        scheduler.edit(writer, ts, text(f"frame {ts}"), final=False) for ts in (a, b)
+    ]
+    final = scheduler.edit(writer, c, text("final"), final=True)
+    async with asyncio.timeout(TIMEOUT):
+        await asyncio.gather(final, *frames)
+
+    updates = slack.calls_to("chat.update")
+    assert [u.args["text"] for u in updates] == ["final", f"frame {a}", f"frame {b}"]
+    # one token was left after the final one, but a frame may not take the last
+    assert updates[1].at - updates[0].at >= 0.9
+
+
 async def test_a_429_pauses_the_method_for_its_retry_after_and_every_final_lands():
     # the scheduler believes chat.update is nearly unlimited; the sandbox allows
     # two a second, so it must learn from the 429s
