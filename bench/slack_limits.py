@@ -44,9 +44,9 @@ CASES: list[tuple[str, Limits, SlackLimits]] = [
         "tight limits, scheduler keeps to them",
         TIGHT,
         SlackLimits(
-            posts_per_s=2,
+            posts_per_s=1.8,
             post_burst=1,
-            updates_per_min=120,
+            updates_per_min=108,
             update_burst=1,
             final_reserve=0,
         ),

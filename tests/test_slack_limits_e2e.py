@@ -5,6 +5,7 @@ enforces the limits) and litellm's real client against the model server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -35,6 +36,7 @@ from bot.sandbox.stress import (
 )
 from bot.slack.rate_limits import SlackLimits
 from bot.slack.text import escape_mrkdwn, split_message
+from bot.slack.writer import DONE_EVENT
 
 TIMEOUT = 60
 SYNTH = Behavior(Pace(0.05, 4000), reply=unanimous_synthesis("ABC"))
@@ -52,6 +54,14 @@ def assert_answer_in_full(thread, label: str, text: str) -> None:
     assert "answering" not in last
     if count > 1:
         assert last.startswith(f"*{label}* · part {count} of {count} · ")
+
+
+def done_roots(slack: SlackSandbox) -> list:
+    return [
+        m
+        for m in slack.messages(CHANNEL)
+        if m.metadata and m.metadata.get("event_type") == DONE_EVENT
+    ]
 
 
 def assert_within_limits(slack: SlackSandbox) -> None:
@@ -112,11 +122,11 @@ TIGHT = {
     "chat.update": Limit(4, 2.0),
 }
 SCHEDULERS = {
-    # keeps to the sandbox's limits: evenly spaced calls at the allowed rates
+    # keeps to the sandbox's limits: evenly spaced calls, 10% under the rates
     "knows-the-limits": SlackLimits(
-        posts_per_s=2,
+        posts_per_s=1.8,
         post_burst=1,
-        updates_per_min=120,
+        updates_per_min=108,
         update_burst=1,
         final_reserve=0,
     ),
@@ -214,4 +224,37 @@ async def test_a_19000_character_question_reaches_the_model_whole(redis_url):
     assert escape_mrkdwn(question[:1000]) in root
     assert re.search(r" … \(1[78],\d{3} more characters\)", root)
     assert all(len(b["text"]["text"]) <= 3000 for b in thread[0].blocks if "text" in b)
+    assert_within_limits(stack.slack)
+
+
+async def test_two_consults_in_one_channel_share_its_scheduler(redis_url):
+    answers = {model: long_answer(label, 3_000) for model, label in LABELS.items()}
+    behaviors = {
+        model: Behavior(Pace(0.1, 800), reply=text) for model, text in answers.items()
+    }
+    behaviors[SYNTHESIS_MODEL] = SYNTH
+    async with demo_stack(
+        behaviors=behaviors,
+        slack=SlackSandbox(rate_limits=TIGHT),
+        redis_url=redis_url,
+        panel_for=roomy_panel(),
+        slack_limits=SCHEDULERS["knows-the-limits"],
+    ) as stack:
+        await asyncio.gather(
+            slash_consult(stack, f"full {SESSIONS.question}"),
+            slash_consult(stack, f"full {SESSIONS.question}"),
+        )
+        roots = await stack.slack.wait_for(
+            lambda s: done_roots(s) if len(done_roots(s)) == 2 else None,
+            TIMEOUT,
+            what="both consults to finish",
+        )
+
+    for root in roots:
+        thread = stack.slack.thread(CHANNEL, root.ts)
+        for model, label in LABELS.items():
+            assert_answer_in_full(thread, label, answers[model])
+        assert thread[-1].text == "Synthesis · High: 3 of 3 agree"
+    # one pace for the channel: two schedulers would each post at the full rate
+    assert stack.slack.rate_limited <= 2
     assert_within_limits(stack.slack)
