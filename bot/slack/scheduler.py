@@ -216,7 +216,7 @@ class ChannelScheduler:
         payload = job.render()
         if isinstance(job, _Edit):
             shown = self._shown.get(job.ts)
-            if shown is not None and shown.payload == payload:
+            if shown is not None and _shows(shown.payload, payload):
                 self.stats.skipped += 1
                 job.settle()
                 return
@@ -347,6 +347,11 @@ class ChannelSchedulers:
             self._channels[channel] = scheduler
         scheduler.client = client  # the newest client carries the newest token
         return scheduler
+
+
+def _shows(shown: Payload, payload: Payload) -> bool:
+    """Whether the message as last sent already shows everything in `payload`."""
+    return all(shown.get(key) == value for key, value in payload.items())
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:

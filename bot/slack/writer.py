@@ -212,19 +212,26 @@ class _LiveAnswer:
             logger.error("answer not written label=%s error=%s", self.label, exc.code)
 
     async def _hand_over(self, final: bool) -> list[asyncio.Future[Any]]:
-        """Post the parts Slack lacks, then queue edits of the rest."""
+        """Queue the complete parts' last edits, post the parts Slack lacks,
+        then queue an edit of the last part."""
         count = self._part_count()
+        pending = self._complete(count)  # before posting: they need not wait
         while len(self.ts) < count:
             response = await self.thread.post(self._render(len(self.ts), thread=True))
             self.ts.append(response["ts"])
+        pending += self._complete(count)
         last = count - 1
-        pending = [
-            self.thread.edit(self.ts[index], self._render(index), final=True)
-            for index in range(self._complete_parts, last)
-        ]
-        self._complete_parts = max(self._complete_parts, last)
         pending.append(self.thread.edit(self.ts[last], self._render(last), final=final))
         return pending
+
+    def _complete(self, count: int) -> list[asyncio.Future[Any]]:
+        """A part followed by another is complete: its full text, once, as final."""
+        done = range(self._complete_parts, min(count - 1, len(self.ts)))
+        self._complete_parts = max(self._complete_parts, done.stop)
+        return [
+            self.thread.edit(self.ts[index], self._render(index), final=True)
+            for index in done
+        ]
 
     async def _sent_or_ended(self, frame: asyncio.Future[Any]) -> None:
         """Let the scheduler send the frame before rendering again, unless the
