@@ -28,10 +28,10 @@ def parse_consult(text: str) -> ConsultCommand | CommandProblem | None:
     if not words:
         return None
     tier: TierName | None = None
+    question = text.strip()
     if words[0].lower() in TIER_NAMES:
         tier = words[0].lower()  # type: ignore[assignment]
-        words = words[1:]
-    question = words[0].strip() if words else ""
+        question = words[1].strip() if len(words) > 1 else ""
     if not question:
         return None
     if len(question) > MAX_QUESTION_CHARS:

@@ -3,27 +3,24 @@ local Slack Web API, litellm's real OpenAI client and the scripted model server.
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 import pytest_asyncio
+from slackkit import (
+    FAST,
+    TIMEOUT,
+    answer_of,
+    block_text,
+    consult,
+    finished_thread,
+    markdown_of,
+)
 
-from bot.sandbox.demo import SIGNING_SECRET, DemoStack, demo_stack
+from bot.sandbox.demo import DemoStack, demo_stack
 from bot.sandbox.model_server import Behavior, Pace
 from bot.sandbox.scripts import DEEP, DEMO_BOOK, STEADY, SWIFT, SYNTHESIS_MODEL
-from bot.sandbox.slack_api import SandboxMessage, SlackSandbox
-from bot.sandbox.slack_client import SlackReply, send_slash_command
-from bot.slack.writer import DONE_EVENT
+from bot.sandbox.slack_api import SlackSandbox
 
-# Deep takes about three times as long as Swift over the same answer.
-FAST = {
-    SWIFT: Behavior(Pace(0.05, 500)),
-    STEADY: Behavior(Pace(0.1, 400)),
-    DEEP: Behavior(Pace(0.3, 140)),
-    SYNTHESIS_MODEL: Behavior(Pace(0.05, 2000)),
-}
 SESSIONS = DEMO_BOOK["sessions"]
-CHANNEL = "C0DEMO"
-TIMEOUT = 30
 
 
 @pytest_asyncio.fixture
@@ -33,48 +30,6 @@ async def stack(redis_url: str) -> AsyncIterator[DemoStack]:
         behaviors=dict(FAST), slack=slack, redis_url=redis_url
     ) as running:
         yield running
-
-
-async def consult(
-    stack: DemoStack, text: str, *, channel: str = CHANNEL, secret: str = SIGNING_SECRET
-) -> SlackReply:
-    async with aiohttp.ClientSession() as session:
-        return await send_slash_command(
-            session,
-            stack.app_url,
-            secret,
-            text=text,
-            channel_id=channel,
-            response_url=stack.slack.new_response_url(),
-        )
-
-
-async def finished_thread(stack: DemoStack) -> list[SandboxMessage]:
-    root = await stack.slack.wait_for_message(
-        lambda m: bool(m.metadata) and m.metadata.get("event_type") == DONE_EVENT,
-        TIMEOUT,
-        what="the consult to finish",
-    )
-    return stack.slack.thread(root.channel, root.ts)
-
-
-def answer_of(thread: list[SandboxMessage], label: str) -> SandboxMessage:
-    return next(m for m in thread if m.text == f"{label}: answer")
-
-
-def markdown_of(message: SandboxMessage) -> str:
-    return "".join(b["text"] for b in message.blocks if b["type"] == "markdown")
-
-
-def block_text(message: SandboxMessage) -> str:
-    parts = []
-    for block in message.blocks or []:
-        if "text" in block:
-            text = block["text"]
-            parts.append(text if isinstance(text, str) else text["text"])
-        for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
-    return "\n".join(parts)
 
 
 async def test_full_consult_streams_each_answer_then_a_synthesis(stack):

@@ -41,10 +41,18 @@ def root_blocks(
     request: ConsultRequest, models: list[ModelSpec], status: str
 ) -> list[Block]:
     panel = ", ".join(safe_mrkdwn(spec.label) for spec in models)
+    said = _ASKED[request.kind]
     return [
-        _section(f"<@{request.asker}> asked the panel:\n>{_quote(request.question)}"),
+        _section(f"<@{request.asker}> {said}:\n>{_quote(request.question)}"),
         _context(f"Tier: *{request.tier}* · Panel: {panel} · {status}"),
     ]
+
+
+_ASKED = {
+    "consult": "asked the panel",
+    "followup": "asked the panel a follow-up",
+    "escalation": "escalated this to the full panel (answers above are reused)",
+}
 
 
 def root_text(request: ConsultRequest) -> str:
@@ -107,7 +115,8 @@ def synthesis_blocks(result: ConsultResult) -> list[Block]:
         blocks = _degraded_blocks(result, synthesis)
     else:
         blocks = []
-    return blocks + [{"type": "divider"}, _context(footer_text(result))]
+    notes = [_context(f"_{safe_mrkdwn(note)}_") for note in result.notes]
+    return blocks + notes + [{"type": "divider"}, _context(footer_text(result))]
 
 
 def synthesis_text(result: ConsultResult) -> str:
@@ -187,6 +196,10 @@ def footer_text(result: ConsultResult) -> str:
     for failure in result.failures:
         reason = safe_mrkdwn(failure.reason)
         bits.append(f":warning: {safe_mrkdwn(failure.label)} failed ({reason})")
+    if result.reused:
+        labels = {spec.alias: spec.label for spec in result.models}
+        reused = ", ".join(safe_mrkdwn(labels[a]) for a in result.reused)
+        bits.append(f"reused earlier answers of {reused} (not charged again)")
     bits.append(f"{result.wall_s:.1f} s")
     cost = format_cost(result.known_cost_micros)
     if result.unpriced:
