@@ -11,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.consult import ConsultRequest, run_consult
 from bot.errors import ThreadUnavailable
 from bot.panel import Panel
-from bot.slack.blocks import USAGE
+from bot.slack.blocks import HELP, NO_DEBATE, USAGE
 from bot.slack.writer import SlackThread
-from handlers.commands import CommandProblem, parse_consult
+from handlers.commands import CommandProblem, HelpRequest, parse_consult
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,11 @@ def register(app: AsyncApp, panel: Panel) -> None:
         respond: AsyncRespond,
     ) -> None:
         parsed = parse_consult(command.get("text", ""))
-        if parsed is None:
-            await ack(text=USAGE)
+        if parsed is None or isinstance(parsed, HelpRequest | CommandProblem):
+            await ack(text=_reply_without_consult(parsed))
             return
-        if isinstance(parsed, CommandProblem):
-            await ack(text=parsed.message)
+        if parsed.debate and not panel.stances():
+            await ack(text=NO_DEBATE)
             return
         await ack()
 
@@ -41,6 +41,7 @@ def register(app: AsyncApp, panel: Panel) -> None:
             asker=command["user_id"],
             team=command.get("team_id", ""),
             channel=command["channel_id"],
+            debate=parsed.debate,
         )
         thread = SlackThread(client, request.channel)
         try:
@@ -52,3 +53,12 @@ def register(app: AsyncApp, panel: Panel) -> None:
                     text=f"I could not run that consult: {exc.reason}.",
                     response_type="ephemeral",
                 )
+
+
+def _reply_without_consult(parsed: HelpRequest | CommandProblem | None) -> str:
+    """The ephemeral reply to input that starts no consult."""
+    if isinstance(parsed, HelpRequest):
+        return HELP
+    if isinstance(parsed, CommandProblem):
+        return parsed.message
+    return USAGE

@@ -103,9 +103,9 @@ async def test_full_consult_streams_each_answer_then_a_synthesis(stack):
     assert len(stack.slack.calls_to("chat.update")) >= 4
 
     synthesis = replies[-1]
-    assert synthesis.text == "Synthesis · High: 3 of 3 agree"
+    assert synthesis.text == "Synthesis · High: 3 of 3 independent answers agree"
     text = block_text(synthesis)
-    assert ":large_green_circle: *High*: 3 of 3 agree" in text
+    assert ":large_green_circle: *High*: 3 of 3 independent answers agree" in text
     assert "Panel: Swift (scripted), Steady (scripted), Deep (scripted)" in text
     assert "*Recommended next step*" in text
     assert "Deep (scripted): " in text  # its unique insight is named by model
@@ -148,7 +148,9 @@ async def test_a_failing_model_is_named_and_lowers_the_confidence(stack):
     failure = answer_of(thread, "Swift (scripted)")
     assert "Swift (scripted) failed: provider error (HTTP 500)." in block_text(failure)
     synthesis = thread[-1]
-    assert synthesis.text == "Synthesis · Medium: 2 of 3 agree; 1 did not answer"
+    assert synthesis.text == (
+        "Synthesis · Medium: 2 of 3 independent answers agree; 2 of 3 answered"
+    )
     assert ":warning: Swift (scripted) failed (provider error (HTTP 500))" in (
         block_text(synthesis)
     )
