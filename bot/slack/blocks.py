@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -319,7 +320,8 @@ def estimate_text(estimate: CostEstimate) -> str:
     if estimate.micros is None:
         unpriced = ", ".join(safe_mrkdwn(label) for label in estimate.unpriced)
         return f"Its cost is unknown: no price is set for {unpriced}."
-    return f"A full consult costs at most about {format_cost(estimate.micros)}."
+    dollars = math.ceil(estimate.micros / 100) / 10_000  # rounded up: a ceiling
+    return f"A full consult costs at most about ${dollars:.4f}."
 
 
 def confidence_line(confidence: Confidence | None) -> str:
