@@ -136,7 +136,7 @@ async def test_no_question_gets_the_usage_and_costs_nothing(stack, text):
     reply = await consult(stack, text)
 
     assert reply.status == 200
-    assert "/consult <question>" in reply.body
+    assert "/consult &lt;question&gt;" in reply.body
     assert stack.models.request_count() == 0
     assert stack.slack.calls_to("chat.postMessage") == []
 
@@ -276,7 +276,7 @@ async def test_a_debate_whose_synthesis_fails_claims_nothing(stack):
 @pytest.mark.parametrize(
     ("text", "reply"),
     [
-        ("help", "`/consult debate: <proposal>`"),
+        ("help", "`/consult debate: &lt;proposal&gt;`"),
         ("HELP", "In a thread, the same words work after a mention"),
         ("debate:", "Say what to debate after `debate:`"),
         (f"dual debate: {MIGRATION.question}", "`dual` does not apply"),

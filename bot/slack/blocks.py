@@ -24,8 +24,10 @@ BADGES = {
     Level.NOT_RATED: ":white_circle:",
 }
 
+# Slack reads "<…>" in message text as a link or mention, so the usage texts
+# write their placeholders escaped.
 USAGE = (
-    "Ask the panel a question: `/consult <question>`\n"
+    "Ask the panel a question: `/consult &lt;question&gt;`\n"
     "For example: `/consult Should we use Redis or PostgreSQL for session storage "
     "in a high-availability web app?`\n"
     "Pick a tier with a first word: `single`, `dual` or `full`. "
@@ -36,10 +38,10 @@ HELP = """\
 *Quorum asks a panel of AI models the same question, blind and at once, then \
 compares their answers.*
 
-`/consult <question>`: the panel file's default tier.
-`/consult single|dual|full <question>`: one model, two, or the whole panel. \
+`/consult &lt;question&gt;`: the panel file's default tier.
+`/consult single|dual|full &lt;question&gt;`: one model, two, or the whole panel. \
 The single tier posts the answer with no synthesis.
-`/consult debate: <proposal>`: each model argues an assigned stance (for, \
+`/consult debate: &lt;proposal&gt;`: each model argues an assigned stance (for, \
 against, neutral); the synthesis says when the proposal is worth it, when to \
 avoid it, and any middle path.
 `/consult help`: this message.
