@@ -57,7 +57,8 @@ def model_call_error(exc: BaseException) -> ModelCallError:
     if isinstance(exc, ModelCallError):
         return exc
     original = getattr(exc, "original_exception", None)
-    if isinstance(exc, litellm.exceptions.MidStreamFallbackError) and original:
+    wrapper = litellm.exceptions.MidStreamFallbackError  # not exported at the top
+    if isinstance(exc, wrapper) and original is not None:
         return model_call_error(original)  # litellm's wrapper around a stream error
     if isinstance(exc, litellm.RateLimitError):
         return ModelCallError("rate limited by the provider", kind="rate_limited")

@@ -1,4 +1,4 @@
-"""The panel file: models, their aliases, labels and prices, the tiers, the synthesis.
+"""The panel file: models, aliases, labels, prices, tiers, synthesis, debate stances.
 
 The file is TOML (see the README for every key). Loading it either returns a
 `Panel` or raises `ConfigError` with one line that names the problem.
@@ -13,7 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError, ModelCallError
 from bot.llm import configured_litellm
@@ -21,6 +28,8 @@ from bot.llm import configured_litellm
 TierName = Literal["single", "dual", "full"]
 TIER_NAMES: tuple[TierName, ...] = ("single", "dual", "full")
 DEFAULT_CONTEXT_WINDOW = 8192  # a window we cannot look up is assumed small
+Stance = Literal["for", "against", "neutral"]
+STANCES: tuple[Stance, ...] = ("for", "against", "neutral")
 
 
 class _Strict(BaseModel):
@@ -119,8 +128,34 @@ class SynthesisSpec(_Strict):
     fallback: str | None = None
 
 
+class DebateSpec(_Strict):
+    """`[debate]`: which model argues which stance. `for` and `against` are needed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    for_: str = Field(alias="for")
+    against: str
+    neutral: str | None = None
+
+    def seats(self) -> list[tuple[Stance, str]]:
+        """(stance, alias) in the order for, against, neutral."""
+        seats: list[tuple[Stance, str | None]] = [
+            ("for", self.for_),
+            ("against", self.against),
+            ("neutral", self.neutral),
+        ]
+        return [(stance, alias) for stance, alias in seats if alias is not None]
+
+
 class EscalationSpec(_Strict):
-    reaction: str = Field(default="scales", pattern=r"^[a-z0-9_+-]+$")
+    """`[escalation]`: the reaction that asks the full tier, without its colons."""
+
+    reaction: str = Field(default="scales", pattern=r"^[a-z0-9_+'-]+$")
+
+    @field_validator("reaction", mode="before")
+    @classmethod
+    def _without_colons(cls, value: object) -> object:
+        return value.strip().strip(":") if isinstance(value, str) else value
 
 
 class Panel(_Strict):
@@ -129,6 +164,7 @@ class Panel(_Strict):
     models: dict[str, ModelSpec] = Field(min_length=1)
     tiers: Tiers
     synthesis: SynthesisSpec
+    debate: DebateSpec | None = None  # None: the full tier, in order, when it has 2+
     escalation: EscalationSpec = EscalationSpec()
     source: str = "built-in defaults"
 
@@ -143,18 +179,38 @@ class Panel(_Strict):
                     )
             if len(set(getattr(self.tiers, tier))) != len(getattr(self.tiers, tier)):
                 raise ValueError(f"tier '{tier}' names the same model twice")
-        for role, alias in (
+        roles = [
             ("synthesis.model", self.synthesis.model),
             ("synthesis.fallback", self.synthesis.fallback),
-        ):
+        ]
+        if self.debate is not None:
+            roles += [(f"debate.{s}", alias) for s, alias in self.debate.seats()]
+        for role, alias in roles:
             if alias is not None and alias not in self.models:
                 raise ValueError(
                     f"{role} names model '{alias}', which has no [models.{alias}] table"
                 )
+        if self.debate is not None:
+            aliases = [alias for _, alias in self.debate.seats()]
+            if len(set(aliases)) != len(aliases):
+                raise ValueError("debate gives one model two stances")
         return self
 
     def tier(self, name: TierName) -> list[ModelSpec]:
         return [self.models[alias] for alias in getattr(self.tiers, name)]
+
+    def stances(self) -> list[tuple[Stance, ModelSpec]]:
+        """Who argues what in a debate; empty when the panel cannot hold one.
+
+        Without a `[debate]` table the full tier's models take for, against
+        and neutral in the order the tier lists them.
+        """
+        if self.debate is not None:
+            return [(s, self.models[alias]) for s, alias in self.debate.seats()]
+        full = self.tier("full")
+        if len(full) < 2:
+            return []
+        return list(zip(STANCES, full, strict=False))
 
     @property
     def synthesis_models(self) -> list[ModelSpec]:

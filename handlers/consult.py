@@ -11,9 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.consult import ConsultRequest
 from bot.conversations import Refused, consult_in_thread
 from bot.errors import QuorumError, ThreadUnavailable
-from bot.slack.blocks import USAGE
 from bot.slack.writer import SlackThread
-from handlers.commands import CommandProblem, parse_consult
+from handlers.commands import ConsultCommand, parse_consult, reply_without_consult
 from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
@@ -28,11 +27,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         respond: AsyncRespond,
     ) -> None:
         parsed = parse_consult(command.get("text", ""))
-        if parsed is None:
-            await ack(text=USAGE)
-            return
-        if isinstance(parsed, CommandProblem):
-            await ack(text=parsed.message)
+        reply = reply_without_consult(parsed, deps.panel)
+        if reply is not None or not isinstance(parsed, ConsultCommand):
+            await ack(text=reply)
             return
         await ack()
 
@@ -42,6 +39,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             asker=command["user_id"],
             team=command.get("team_id", ""),
             channel=command["channel_id"],
+            debate=parsed.debate,
         )
         thread = SlackThread(client, request.channel)
         try:

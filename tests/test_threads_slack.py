@@ -139,7 +139,9 @@ async def test_escalation_runs_once_and_asks_only_the_missing_model(stack):
     escalation = next(m for m in done if m.ts != root.ts)
     assert escalation.thread_ts == root.ts
     assert "escalated" in block_text(escalation)
-    assert synthesis_messages(stack)[-1].text == "Synthesis · High: 3 of 3 agree"
+    assert synthesis_messages(stack)[-1].text == (
+        "Synthesis · High: 3 of 3 independent answers agree"
+    )
 
     # once more, after it ran: nothing is asked; the person is told why
     await deliver(stack, reaction(root.ts, user="U0THREE"))

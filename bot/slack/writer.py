@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.consult import ConsultRequest, ConsultResult
 from bot.errors import ThreadUnavailable, slack_thread_error
 from bot.fanout import AnswerDelta, AnswerFailed, AnswerFinished, PanelEvent
-from bot.panel import ModelSpec
+from bot.panel import ModelSpec, Stance
 from bot.slack import blocks
 from bot.slack.text import split_message
 
@@ -47,16 +47,24 @@ class SlackThread:
         self._answers: dict[str, _LiveAnswer] = {}
         self._request: ConsultRequest | None = None
         self._models: list[ModelSpec] = []
+        self._stances: dict[str, Stance] = {}
         self.gone: ThreadUnavailable | None = None
 
-    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> str:
+    async def open(
+        self,
+        request: ConsultRequest,
+        models: list[ModelSpec],
+        *,
+        stances: dict[str, Stance] | None = None,
+    ) -> str:
         self._request, self._models = request, models
+        self._stances = dict(stances or {})
         response = await self.call(
             "chat_postMessage",
             channel=self.channel,
             thread_ts=self.thread_ts,
             text=blocks.root_text(request),
-            blocks=blocks.root_blocks(request, models, "_asking…_"),
+            blocks=blocks.root_blocks(request, models, "_asking…_", self._stances),
             unfurl_links=False,
             unfurl_media=False,
         )
@@ -69,7 +77,8 @@ class SlackThread:
             raise self.gone
         live = self._answers.get(event.alias)
         if live is None:
-            live = self._answers[event.alias] = _LiveAnswer(self, event.label)
+            stance = self._stances.get(event.alias)
+            live = self._answers[event.alias] = _LiveAnswer(self, event.label, stance)
         if isinstance(event, AnswerDelta):
             live.grow(event.text)
         elif isinstance(event, AnswerFinished | AnswerFailed):
@@ -100,7 +109,9 @@ class SlackThread:
             channel=self.channel,
             ts=self._root_message_ts,
             text=blocks.root_text(result.request),
-            blocks=blocks.root_blocks(result.request, result.models, status),
+            blocks=blocks.root_blocks(
+                result.request, result.models, status, result.stances
+            ),
             metadata={"event_type": DONE_EVENT, "event_payload": {"status": "done"}},
         )
 
@@ -121,9 +132,12 @@ class SlackThread:
 class _LiveAnswer:
     """One model's answer: its messages in the thread and the text they show."""
 
-    def __init__(self, thread: SlackThread, label: str) -> None:
+    def __init__(
+        self, thread: SlackThread, label: str, stance: Stance | None = None
+    ) -> None:
         self.thread = thread
         self.label = label
+        self.stance = stance
         self.text = ""
         self.outcome: AnswerFinished | AnswerFailed | None = None
         self.sent: list[tuple[str, list]] = []  # (ts, blocks) per part
@@ -172,12 +186,14 @@ class _LiveAnswer:
 
     async def _send(self) -> None:
         if isinstance(self.outcome, AnswerFailed) and not self.text:
-            rendered = [blocks.failure_blocks(self.outcome)]
+            rendered = [blocks.failure_blocks(self.outcome, self.stance)]
         else:
             parts = split_message(self.text)
             status = blocks.answer_status(self.outcome)
             rendered = [
-                blocks.answer_blocks(self.label, part, status, i + 1, len(parts))
+                blocks.answer_blocks(
+                    self.label, part, status, i + 1, len(parts), self.stance
+                )
                 for i, part in enumerate(parts)
             ]
         for index, message_blocks in enumerate(rendered):
