@@ -308,7 +308,7 @@ def _cost_parts(
     parts: list[tuple[str, int | None]] = [(a.label, a.cost_micros) for a in answers]
     if isinstance(synthesis, Synthesis):
         parts.append((f"synthesis ({synthesis.model_label})", synthesis.cost_micros))
-    elif isinstance(synthesis, SynthesisDegraded) and synthesis.cost_micros:
+    elif isinstance(synthesis, SynthesisDegraded) and synthesis.cost_micros != 0:
         parts.append(("synthesis", synthesis.cost_micros))
     return parts
 

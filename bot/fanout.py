@@ -118,7 +118,11 @@ async def _ask_one(
     except Exception as exc:  # any provider error is a value, not a crash
         await queue.put(_failed(spec, _translated(exc), started, progress, exc))
     else:
-        await queue.put(_finished(spec, started, progress))
+        if "".join(progress.text).strip():
+            await queue.put(_finished(spec, started, progress))
+        else:  # an empty answer is no opinion, and must not count as one
+            error = ModelCallError("returned an empty answer", kind="empty")
+            await queue.put(_failed(spec, error, started, progress))
 
 
 def _translated(exc: Exception) -> ModelCallError:

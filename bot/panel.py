@@ -69,6 +69,14 @@ class ModelSpec(_Strict):
     context_window: int | None = Field(default=None, ge=1024)
 
     @model_validator(mode="after")
+    def _prices_come_in_pairs(self) -> ModelSpec:
+        if (self.input_cost_per_mtok is None) != (self.output_cost_per_mtok is None):
+            raise ValueError(
+                "set both input_cost_per_mtok and output_cost_per_mtok, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _label_defaults_to_model(self) -> ModelSpec:
         if not self.label:
             object.__setattr__(self, "label", self.model.split("/", 1)[1])
@@ -221,7 +229,11 @@ class Panel(_Strict):
 def load_panel(path: Path | None) -> Panel:
     """Read the panel file at `path`, or the built-in defaults when it is absent."""
     if path is not None and path.is_file():
-        return parse_panel(path.read_text(encoding="utf-8"), source=str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
+        return parse_panel(text, source=str(path))
     text = resources.files("bot").joinpath("default_panel.toml").read_text("utf-8")
     return parse_panel(text, source="built-in defaults")
 
@@ -246,7 +258,9 @@ def parse_panel(text: str, *, source: str) -> Panel:
 
 
 def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key also shows as a missing one: name the misspelling
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -194,7 +194,7 @@ def synthesis_blocks(result: ConsultResult) -> list[Block]:
 def synthesis_text(result: ConsultResult) -> str:
     if result.confidence and isinstance(result.synthesis, Synthesis):
         kind = " of the debate" if result.request.debate else ""
-        return f"Synthesis{kind} · {result.confidence}"
+        return neutralize_mentions(f"Synthesis{kind} · {result.confidence}")
     return "Synthesis unavailable"
 
 
@@ -344,13 +344,17 @@ def confidence_line(confidence: Confidence | None) -> str:
 def _degraded_blocks(
     result: ConsultResult, synthesis: SynthesisDegraded
 ) -> list[Block]:
-    lines = [
-        ":warning: *Synthesis unavailable.* "
-        f"{safe_mrkdwn(synthesis.reason)}. No confidence level is given; "
-        "read the answers above."
-    ]
-    if result.confidence is not None:
-        lines.append(confidence_line(result.confidence))
+    if result.confidence is not None:  # fewer than two answers: nothing to compare
+        lines = [
+            f":warning: *No synthesis.* {safe_mrkdwn(synthesis.reason)}.",
+            confidence_line(result.confidence),
+        ]
+    else:
+        lines = [
+            ":warning: *Synthesis unavailable.* "
+            f"{safe_mrkdwn(synthesis.reason)}. No confidence level is given; "
+            "read the answers above."
+        ]
     verdicts = [
         f"• {safe_mrkdwn(a.label)}: {safe_mrkdwn(first_line(a.text))}"
         for a in result.answers
@@ -374,13 +378,18 @@ def footer_text(result: ConsultResult) -> str:
         reused = ", ".join(safe_mrkdwn(labels[a]) for a in result.reused)
         bits.append(f"reused earlier answers of {reused} (not charged again)")
     bits.append(f"{result.wall_s:.1f} s")
-    cost = format_cost(result.known_cost_micros)
-    if result.unpriced:
-        cost += (
-            f" + unknown cost of {', '.join(safe_mrkdwn(n) for n in result.unpriced)}"
-        )
-    bits.append(cost)
+    bits.append(_cost_text(result))
     return " · ".join(bits)
+
+
+def _cost_text(result: ConsultResult) -> str:
+    """The consult's cost; an unknown part is never shown as $0."""
+    unpriced = ", ".join(safe_mrkdwn(label) for label in result.unpriced)
+    if not result.unpriced:
+        return format_cost(result.known_cost_micros)
+    if len(result.unpriced) == len(result.cost_parts):
+        return f"cost unknown (no price for {unpriced})"
+    return f"{format_cost(result.known_cost_micros)} + unknown cost of {unpriced}"
 
 
 def first_line(text: str, limit: int = 200) -> str:
