@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot import prompts
+from bot import metrics, prompts
 from bot.confidence import Confidence, Level, rate_confidence
 from bot.estimate import CostEstimate, estimate_consult
 from bot.fanout import (
@@ -322,6 +322,7 @@ def _log_consult(result: ConsultResult) -> None:
         if isinstance(synthesis, SynthesisDegraded)
         else "ok"
     )
+    metrics.CONSULTS.labels(result.request.tier, outcome).inc()
     logger.info(
         "consult tier=%s debate=%s models=%d answered=%d failed=%d outcome=%s "
         "confidence=%s wall_s=%.2f cost_usd=%.6f unpriced=%d",

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from bot import metrics
 from bot.errors import ModelCallError, model_call_error, redact
 from bot.llm import configured_litellm
 from bot.panel import ModelSpec
@@ -205,6 +206,9 @@ def _finished(spec: ModelSpec, started: float, progress: _Progress) -> AnswerFin
         latency_s=time.monotonic() - started,
         truncated=progress.finish_reason == "length",
     )
+    metrics.record_answer(
+        spec.model, answer.latency_s, prompt_tokens, completion_tokens, cost
+    )
     logger.info(
         "model call model=%s outcome=ok latency_s=%.2f tokens_in=%s tokens_out=%s "
         "cost_usd=%s",
@@ -225,6 +229,7 @@ def _failed(
     cause: BaseException | None = None,
 ) -> AnswerFailed:
     latency = time.monotonic() - started
+    metrics.record_failure(spec.model, error.kind)
     logger.info(
         "model call model=%s outcome=%s latency_s=%.2f reason=%r detail=%r",
         spec.model,
