@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set"
     )
-    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--port", type=_port, help="HTTP port (default: $PORT or 3000)")
     demo = commands.add_parser("demo", help="run one consult offline, end to end")
     demo.add_argument("--question", help="ask this instead of the demo's question")
     demo.add_argument(
@@ -48,18 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
 def _serve(args: argparse.Namespace) -> int:
     from bot.panel import load_panel
     from bot.settings import load_settings
 
     configure_logging()
     settings = load_settings()
-    panel = load_panel(settings.quorum_config)
+    panel = load_panel(settings.panel_path())
     logging.getLogger("bot").info(
         "panel from %s: %s", panel.source, ", ".join(panel.models)
     )
     http = args.http or not settings.socket_mode
-    asyncio.run(_run_app(settings, panel, http=http, port=args.port or settings.port))
+    port = settings.port if args.port is None else args.port
+    asyncio.run(_run_app(settings, panel, http=http, port=port))
     return 0
 
 

@@ -14,8 +14,9 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot import prompts
-from bot.confidence import Confidence, rate_confidence
+from bot import metrics, prompts
+from bot.confidence import Confidence, Level, rate_confidence
+from bot.estimate import CostEstimate, estimate_consult
 from bot.fanout import (
     AnswerFailed,
     AnswerFinished,
@@ -24,8 +25,16 @@ from bot.fanout import (
     ask_panel,
 )
 from bot.logs import set_where
-from bot.panel import ConsultLimits, ModelSpec, Panel, TierName
-from bot.synthesis import Synthesis, SynthesisDegraded, SynthesisOutcome, synthesize
+from bot.panel import ConsultLimits, ModelSpec, Panel, Stance, TierName
+from bot.synthesis import (
+    DebateReport,
+    Synthesis,
+    SynthesisDegraded,
+    SynthesisOutcome,
+    SynthesisReport,
+    synthesize,
+)
+from bot.uncertainty import find_hedge
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +51,17 @@ class ConsultRequest:
     channel: str
     thread_ts: str | None = None  # set: the consult lives in this existing thread
     kind: ConsultKind = "consult"
+    debate: bool = False  # each model argues the stance the panel file gives it
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationHint:
+    """Why and how to ask the full tier, and what that would cost at most."""
+
+    reason: str  # "the answers disagree", "confidence is Low"
+    reaction: str  # the emoji name, without colons
+    models: list[str]  # the full tier's labels
+    estimate: CostEstimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,8 @@ class ConsultResult:
     reused: list[str] = field(default_factory=list)  # aliases answered earlier
     notes: list[str] = field(default_factory=list)  # e.g. history left out
     thread_ts: str | None = None  # the thread the consult was written to
+    stances: dict[str, Stance] = field(default_factory=dict)  # alias -> stance
+    escalation: EscalationHint | None = None
 
     @property
     def known_cost_micros(self) -> int:
@@ -72,9 +94,16 @@ class ConsultThread(Protocol):
     """Where a consult shows itself, as it happens."""
 
     async def open(
-        self, request: ConsultRequest, models: list[ModelSpec]
+        self,
+        request: ConsultRequest,
+        models: list[ModelSpec],
+        *,
+        stances: dict[str, Stance] | None = None,
     ) -> str | None:
-        """Show the question and the models to ask; return the thread's id."""
+        """Show the question and the models to ask (in a debate, who argues what).
+
+        Return the thread's id (its root message's ts), if it has one.
+        """
 
     async def show(self, event: PanelEvent) -> None:
         """Show one event of one model's answer."""
@@ -101,48 +130,67 @@ async def run_consult(
     """
     started = time.monotonic()
     set_where(team=request.team, channel=request.channel, thread=request.thread_ts)
-    models = panel.tier(request.tier)
+    models, stances = _lineup(request, panel)
     done_before = {answer.alias: answer for answer in reused}
     to_ask = [spec for spec in models if spec.alias not in done_before]
-    thread_ts = await thread.open(request, to_ask) or request.thread_ts
+    opened = await thread.open(request, to_ask, stances=stances)
+    thread_ts = opened or request.thread_ts
     set_where(team=request.team, channel=request.channel, thread=thread_ts)
 
     left_s = panel.consult.panel_deadline_s - (time.monotonic() - started)
     new_answers, failures = await _collect_answers(
-        request, to_ask, thread, messages, panel.consult, left_s
+        request, to_ask, stances, thread, messages, panel.consult, left_s
     )
     by_alias = {a.alias: a for a in [*reused, *new_answers]}
     answers = [by_alias[spec.alias] for spec in models if spec.alias in by_alias]
-    synthesis = await _synthesize(request, answers, panel, rng)
+    synthesis = await _synthesize(request, models, answers, panel, rng, stances)
+    confidence = _confidence(models, answers, synthesis, stances)
     result = ConsultResult(
         request=request,
         models=models,
         answers=answers,
         failures=failures,
         synthesis=synthesis,
-        confidence=_confidence(models, answers, synthesis),
+        confidence=confidence,
         wall_s=time.monotonic() - started,
         cost_parts=_cost_parts(new_answers, failures, synthesis),
         reused=list(done_before),
         notes=list(notes),
         thread_ts=thread_ts,
+        stances=stances,
+        escalation=_escalation(request, models, panel, synthesis, confidence),
     )
     await thread.close(result)
     _log_consult(result)
     return result
 
 
+def _lineup(
+    request: ConsultRequest, panel: Panel
+) -> tuple[list[ModelSpec], dict[str, Stance]]:
+    """The models to ask and, in a debate, the stance each argues."""
+    if not request.debate:
+        return panel.tier(request.tier), {}
+    seats = panel.stances()
+    return [spec for _, spec in seats], {spec.alias: s for s, spec in seats}
+
+
 async def _collect_answers(
     request: ConsultRequest,
     models: list[ModelSpec],
+    stances: dict[str, Stance],
     thread: ConsultThread,
     messages: dict[str, list[dict[str, str]]] | None,
     limits: ConsultLimits,
     deadline_s: float,
 ) -> tuple[list[AnswerFinished], list[AnswerFailed]]:
-    plain = prompts.panelist_messages(request.question)
+    own = messages or {}
     requests = [
-        ModelRequest(spec, (messages or {}).get(spec.alias, plain)) for spec in models
+        ModelRequest(
+            spec,
+            own.get(spec.alias) or _messages(request.question, stances.get(spec.alias)),
+        )
+        for spec in models
     ]
     done: dict[str, AnswerFinished | AnswerFailed] = {}
     events = ask_panel(requests, deadline_s=deadline_s, retries=limits.retries)
@@ -157,13 +205,21 @@ async def _collect_answers(
     return answers, failures
 
 
+def _messages(question: str, stance: Stance | None) -> list[dict[str, str]]:
+    if stance is None:
+        return prompts.panelist_messages(question)
+    return prompts.debater_messages(question, stance)
+
+
 async def _synthesize(
     request: ConsultRequest,
+    models: list[ModelSpec],
     answers: list[AnswerFinished],
     panel: Panel,
     rng: random.Random | None,
+    stances: dict[str, Stance],
 ) -> SynthesisOutcome | None:
-    if request.tier == "single" or len(panel.tier(request.tier)) < 2:
+    if request.tier == "single" or len(models) < 2:
         return None
     if len(answers) < 2:
         answered = "only one model" if answers else "no model"
@@ -172,29 +228,82 @@ async def _synthesize(
             cost_micros=0,
             latency_s=0.0,
         )
-    return await synthesize(request.question, answers, panel.synthesis_models, rng=rng)
+    return await synthesize(
+        request.question,
+        answers,
+        panel.synthesis_models,
+        rng=rng,
+        stances=stances or None,
+    )
 
 
 def _confidence(
     models: list[ModelSpec],
     answers: list[AnswerFinished],
     synthesis: SynthesisOutcome | None,
+    stances: dict[str, Stance],
 ) -> Confidence | None:
     """Rate the agreement the synthesis found; None when there is nothing to rate."""
+    debate = bool(stances)
     if synthesis is None:
         return None
     if isinstance(synthesis, SynthesisDegraded):
         if len(answers) >= 2:
             return None  # answers exist but nobody grouped them: no level to claim
-        return rate_confidence(len(models), [[a.label] for a in answers])
+        groups = [[a.label] for a in answers]
+        return rate_confidence(
+            len(models), groups, _unsure(answers, {}), stances_assigned=debate
+        )
     labels = {a.alias: a.label for a in answers}
     name = {letter: labels[alias] for letter, alias in synthesis.letters.items()}
-    groups = [
-        [name[letter] for letter in group.answers]
-        for group in synthesis.report.verdict_groups
-    ]
-    uncertain = {name[u.answer]: u.reason for u in synthesis.report.uncertain_answers}
-    return rate_confidence(len(models), groups, uncertain)
+    report = synthesis.report
+    if isinstance(report, DebateReport):
+        groups = [[name[side.answer]] for side in report.sides]
+    else:
+        groups = [[name[x] for x in group.answers] for group in report.verdict_groups]
+    reported = {name[u.answer]: u.reason for u in report.uncertain_answers}
+    uncertain = _unsure(answers, reported)
+    return rate_confidence(len(models), groups, uncertain, stances_assigned=debate)
+
+
+def _unsure(answers: list[AnswerFinished], reported: dict[str, str]) -> dict[str, str]:
+    """The synthesis model's unsure answers, plus any hedge it missed in the text."""
+    unsure = dict(reported)
+    for answer in answers:
+        hedge = find_hedge(answer.text)
+        if hedge is not None and answer.label not in unsure:
+            unsure[answer.label] = f'it says "{hedge}"'
+    return unsure
+
+
+def _escalation(
+    request: ConsultRequest,
+    models: list[ModelSpec],
+    panel: Panel,
+    synthesis: SynthesisOutcome | None,
+    confidence: Confidence | None,
+) -> EscalationHint | None:
+    """A hint to ask the full tier, when it has more to say and the result is weak."""
+    full = panel.tier("full")
+    asked = {spec.alias for spec in models}
+    if request.debate or not isinstance(synthesis, Synthesis) or confidence is None:
+        return None
+    if all(spec.alias in asked for spec in full):
+        return None  # the full tier adds no one
+    report = synthesis.report
+    if isinstance(report, SynthesisReport) and len(report.verdict_groups) > 1:
+        reason = "the answers disagree"
+    elif confidence.level in (Level.LOW, Level.VARIABLE):
+        reason = f"confidence is {confidence.level}"
+    else:
+        return None
+    judge = panel.synthesis_models[0] if panel.synthesis_models else None
+    return EscalationHint(
+        reason=reason,
+        reaction=panel.escalation.reaction,
+        models=[spec.label for spec in full],
+        estimate=estimate_consult(request.question, full, judge),
+    )
 
 
 def _cost_parts(
@@ -205,7 +314,7 @@ def _cost_parts(
     parts: list[tuple[str, int | None]] = [(a.label, a.cost_micros) for a in answers]
     if isinstance(synthesis, Synthesis):
         parts.append((f"synthesis ({synthesis.model_label})", synthesis.cost_micros))
-    elif isinstance(synthesis, SynthesisDegraded) and synthesis.cost_micros:
+    elif isinstance(synthesis, SynthesisDegraded) and synthesis.cost_micros != 0:
         parts.append(("synthesis", synthesis.cost_micros))
     return parts
 
@@ -219,10 +328,12 @@ def _log_consult(result: ConsultResult) -> None:
         if isinstance(synthesis, SynthesisDegraded)
         else "ok"
     )
+    metrics.CONSULTS.labels(result.request.tier, outcome).inc()
     logger.info(
-        "consult tier=%s models=%d answered=%d failed=%d outcome=%s confidence=%s "
-        "wall_s=%.2f cost_usd=%.6f unpriced=%d",
+        "consult tier=%s debate=%s models=%d answered=%d failed=%d outcome=%s "
+        "confidence=%s wall_s=%.2f cost_usd=%.6f unpriced=%d",
         result.request.tier,
+        result.request.debate,
         len(result.models),
         len(result.answers),
         len(result.failures),

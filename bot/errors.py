@@ -39,7 +39,9 @@ _SECRET_PATTERNS = [
     re.compile(r"xapp-[0-9A-Za-z-]+"),
     re.compile(r"sk-[A-Za-z0-9_-]{8,}"),
     re.compile(r"AIza[0-9A-Za-z_-]{10,}"),
-    re.compile(r"(?i)(authorization)([\"'=: ]+)(?:bearer\s+)?[^\s\"',}]+"),
+    re.compile(r"(?i)(authorization)([\"'=: ]+)(?:(?:bearer|basic)\s+)?[^\s\"',}]+"),
+    re.compile(r"(?i)((?:^|[?&\s])(?:key|api_key|token|access_token)=)()[^&\s\"']+"),
+    re.compile(r"(?i)(\w+://[^/\s:@]+:)()[^@\s/]+(?=@)"),
     re.compile(r"(?i)(api[_-]?key|x-goog-api-key|bearer)([\"'=: ]+)[^\s\"',}]+"),
 ]
 

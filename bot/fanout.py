@@ -25,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from bot import metrics
 from bot.errors import ModelCallError, model_call_error, redact
 from bot.llm import configured_litellm
 from bot.panel import ModelSpec
@@ -141,7 +142,11 @@ async def _ask_one(
     except Exception as exc:  # any provider error is a value, not a crash
         await queue.put(_failed(spec, _translated(exc), started, progress, exc))
     else:
-        await queue.put(_finished(spec, started, progress))
+        if "".join(progress.text).strip():
+            await queue.put(_finished(spec, started, progress))
+        else:  # an empty answer is no opinion, and must not count as one
+            error = ModelCallError("returned an empty answer", kind="empty")
+            await queue.put(_failed(spec, error, started, progress))
 
 
 async def _stream_with_retries(
@@ -266,6 +271,9 @@ def _finished(spec: ModelSpec, started: float, progress: _Progress) -> AnswerFin
         latency_s=time.monotonic() - started,
         truncated=progress.finish_reason == "length",
     )
+    metrics.record_answer(
+        spec.model, answer.latency_s, prompt_tokens, completion_tokens, cost
+    )
     logger.info(
         "model call model=%s outcome=ok attempts=%d latency_s=%.2f tokens_in=%s "
         "tokens_out=%s cost_usd=%s",
@@ -287,6 +295,7 @@ def _failed(
     cause: BaseException | None = None,
 ) -> AnswerFailed:
     latency = time.monotonic() - started
+    metrics.record_failure(spec.model, error.kind)
     logger.info(
         "model call model=%s outcome=%s attempts=%d latency_s=%.2f reason=%r detail=%r",
         spec.model,

@@ -1,4 +1,4 @@
-"""The panel file: models, their aliases, labels and prices, the tiers, the synthesis.
+"""The panel file: models, aliases, labels, prices, tiers, synthesis, debate stances.
 
 The file is TOML (see the README for every key). Loading it either returns a
 `Panel` or raises `ConfigError` with one line that names the problem.
@@ -13,7 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError, ModelCallError
 from bot.llm import configured_litellm
@@ -21,6 +28,8 @@ from bot.llm import configured_litellm
 TierName = Literal["single", "dual", "full"]
 TIER_NAMES: tuple[TierName, ...] = ("single", "dual", "full")
 DEFAULT_CONTEXT_WINDOW = 8192  # a window we cannot look up is assumed small
+Stance = Literal["for", "against", "neutral"]
+STANCES: tuple[Stance, ...] = ("for", "against", "neutral")
 
 
 class _Strict(BaseModel):
@@ -58,6 +67,14 @@ class ModelSpec(_Strict):
     idle_timeout_s: float = Field(default=30.0, gt=0, le=600)
     headers: dict[str, str] = Field(default_factory=dict)
     context_window: int | None = Field(default=None, ge=1024)
+
+    @model_validator(mode="after")
+    def _prices_come_in_pairs(self) -> ModelSpec:
+        if (self.input_cost_per_mtok is None) != (self.output_cost_per_mtok is None):
+            raise ValueError(
+                "set both input_cost_per_mtok and output_cost_per_mtok, or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _label_defaults_to_model(self) -> ModelSpec:
@@ -138,8 +155,34 @@ class ConsultLimits(_Strict):
         return self.deadline_s - self.synthesis_reserve_s
 
 
+class DebateSpec(_Strict):
+    """`[debate]`: which model argues which stance. `for` and `against` are needed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    for_: str = Field(alias="for")
+    against: str
+    neutral: str | None = None
+
+    def seats(self) -> list[tuple[Stance, str]]:
+        """(stance, alias) in the order for, against, neutral."""
+        seats: list[tuple[Stance, str | None]] = [
+            ("for", self.for_),
+            ("against", self.against),
+            ("neutral", self.neutral),
+        ]
+        return [(stance, alias) for stance, alias in seats if alias is not None]
+
+
 class EscalationSpec(_Strict):
-    reaction: str = Field(default="scales", pattern=r"^[a-z0-9_+-]+$")
+    """`[escalation]`: the reaction that asks the full tier, without its colons."""
+
+    reaction: str = Field(default="scales", pattern=r"^[a-z0-9_+'-]+$")
+
+    @field_validator("reaction", mode="before")
+    @classmethod
+    def _without_colons(cls, value: object) -> object:
+        return value.strip().strip(":") if isinstance(value, str) else value
 
 
 class Panel(_Strict):
@@ -149,6 +192,7 @@ class Panel(_Strict):
     tiers: Tiers
     synthesis: SynthesisSpec
     consult: ConsultLimits = Field(default_factory=ConsultLimits)
+    debate: DebateSpec | None = None  # None: the full tier, in order, when it has 2+
     escalation: EscalationSpec = EscalationSpec()
     source: str = "built-in defaults"
 
@@ -163,18 +207,38 @@ class Panel(_Strict):
                     )
             if len(set(getattr(self.tiers, tier))) != len(getattr(self.tiers, tier)):
                 raise ValueError(f"tier '{tier}' names the same model twice")
-        for role, alias in (
+        roles = [
             ("synthesis.model", self.synthesis.model),
             ("synthesis.fallback", self.synthesis.fallback),
-        ):
+        ]
+        if self.debate is not None:
+            roles += [(f"debate.{s}", alias) for s, alias in self.debate.seats()]
+        for role, alias in roles:
             if alias is not None and alias not in self.models:
                 raise ValueError(
                     f"{role} names model '{alias}', which has no [models.{alias}] table"
                 )
+        if self.debate is not None:
+            aliases = [alias for _, alias in self.debate.seats()]
+            if len(set(aliases)) != len(aliases):
+                raise ValueError("debate gives one model two stances")
         return self
 
     def tier(self, name: TierName) -> list[ModelSpec]:
         return [self.models[alias] for alias in getattr(self.tiers, name)]
+
+    def stances(self) -> list[tuple[Stance, ModelSpec]]:
+        """Who argues what in a debate; empty when the panel cannot hold one.
+
+        Without a `[debate]` table the full tier's models take for, against
+        and neutral in the order the tier lists them.
+        """
+        if self.debate is not None:
+            return [(s, self.models[alias]) for s, alias in self.debate.seats()]
+        full = self.tier("full")
+        if len(full) < 2:
+            return []
+        return list(zip(STANCES, full, strict=False))
 
     @property
     def synthesis_models(self) -> list[ModelSpec]:
@@ -185,7 +249,11 @@ class Panel(_Strict):
 def load_panel(path: Path | None) -> Panel:
     """Read the panel file at `path`, or the built-in defaults when it is absent."""
     if path is not None and path.is_file():
-        return parse_panel(path.read_text(encoding="utf-8"), source=str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
+        return parse_panel(text, source=str(path))
     text = resources.files("bot").joinpath("default_panel.toml").read_text("utf-8")
     return parse_panel(text, source="built-in defaults")
 
@@ -210,7 +278,9 @@ def parse_panel(text: str, *, source: str) -> Panel:
 
 
 def _first_problem(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key also shows as a missing one: name the misspelling
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -29,6 +29,33 @@ class Settings(BaseSettings):
     quorum_thread_ttl_days: int = Field(default=7, ge=1, le=365)
     port: int = Field(default=3000, ge=1, le=65535)
     quorum_config: Path = Path("quorum.toml")
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "redis_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`SLACK_APP_TOKEN=` in a .env file means "not set", not an empty token."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def panel_path(self) -> Path | None:
+        """The panel file to read; None means the built-in panel.
+
+        The default `./quorum.toml` may be absent; a QUORUM_CONFIG that names
+        a missing file is a mistake worth stopping for.
+        """
+        path = self.quorum_config
+        if path.is_file():
+            return path
+        if "quorum_config" in self.model_fields_set:
+            raise ConfigError(f"QUORUM_CONFIG={path}: no such file")
+        return None
 
     @property
     def socket_mode(self) -> bool:

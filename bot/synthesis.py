@@ -4,6 +4,10 @@ The answers go to the synthesis model under neutral letters in shuffled order.
 Its JSON is validated by pydantic against the letters actually in use; an
 invalid reply is retried once, then the fallback model is tried, and if all
 fail the result is `SynthesisDegraded`, which says why.
+
+A debate's answers argued assigned stances, so its synthesis is a different
+report (`DebateReport`): the conditions under which each side wins, not
+verdict groups.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from string import ascii_uppercase
+from typing import TypeVar
 
 from pydantic import (
     BaseModel,
@@ -30,9 +36,10 @@ from bot import prompts
 from bot.errors import ModelCallError, model_call_error, redact
 from bot.fanout import AnswerFinished
 from bot.llm import configured_litellm
-from bot.panel import ModelSpec
+from bot.panel import ModelSpec, Stance
 
 logger = logging.getLogger(__name__)
+_R = TypeVar("_R", bound=BaseModel)
 
 
 class _Report(BaseModel):
@@ -105,11 +112,71 @@ class SynthesisReport(_Report):
         return self
 
 
+class DebateSide(_Report):
+    answer: str
+    stance: Stance
+    case: str = Field(min_length=1)
+
+
+class FatalFlaw(_Report):
+    answer: str
+    flaw: str = Field(min_length=1)
+
+
+class Concession(_Report):
+    answer: str
+    point: str = Field(min_length=1)
+
+
+class DebateReport(_Report):
+    """A debate's synthesis, checked against the letters and stances in use.
+
+    Validate with `context={"stances": {letter: stance}}`.
+    """
+
+    sides: list[DebateSide] = Field(min_length=1)
+    worth_it_if: list[str] = Field(min_length=1)
+    avoid_if: list[str] = Field(min_length=1)
+    middle_path: str = ""
+    fatal_flaws: list[FatalFlaw] = Field(default_factory=list)
+    concessions: list[Concession] = Field(default_factory=list)
+    uncertain_answers: list[UncertainAnswer] = Field(default_factory=list)
+    recommended_action: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sides_are_real(self, info: ValidationInfo) -> DebateReport:
+        stances: dict[str, Stance] = (info.context or {}).get("stances", {})
+        sided = [side.answer for side in self.sides]
+        mentioned = sided + [f.answer for f in self.fatal_flaws]
+        mentioned += [c.answer for c in self.concessions]
+        mentioned += [u.answer for u in self.uncertain_answers]
+        unknown = sorted(set(mentioned) - set(stances))
+        if unknown:
+            raise ValueError(
+                f"unknown answer letters {unknown}; use only {sorted(stances)}"
+            )
+        if len(sided) != len(set(sided)):
+            raise ValueError("an answer appears in sides more than once")
+        if set(sided) != set(stances):
+            missing = sorted(set(stances) - set(sided))
+            raise ValueError(f"sides leaves out answers {missing}")
+        for side in self.sides:
+            if side.stance != stances[side.answer]:
+                raise ValueError(
+                    f"answer {side.answer} argued '{stances[side.answer]}', "
+                    f"not '{side.stance}'"
+                )
+        return self
+
+
+Report = SynthesisReport | DebateReport
+
+
 @dataclass(frozen=True, slots=True)
 class Synthesis:
     """A valid synthesis, with letters mapped back to the answers' aliases."""
 
-    report: SynthesisReport
+    report: Report
     letters: dict[str, str]  # letter -> alias
     model_label: str
     cost_micros: int | None
@@ -143,19 +210,29 @@ async def synthesize(
     models: list[ModelSpec],
     *,
     rng: random.Random | None = None,
+    stances: dict[str, Stance] | None = None,
 ) -> SynthesisOutcome:
-    """Ask the synthesis model (then its fallback) to compare `answers`."""
+    """Ask the synthesis model (then its fallback) to compare `answers`.
+
+    With `stances` (alias -> stance) the answers are a debate's, and the
+    result holds a `DebateReport`.
+    """
     started = time.monotonic()
     lettered = assign_letters(answers, rng)
     letters = {letter: answer.alias for letter, answer in lettered}
+    by_letter = (
+        {letter: stances[alias] for letter, alias in letters.items()}
+        if stances
+        else None
+    )
     messages = prompts.synthesis_messages(
-        question, [(letter, answer.text) for letter, answer in lettered]
+        question, [(letter, answer.text) for letter, answer in lettered], by_letter
     )
     spent: list[int | None] = []
     problems: list[str] = []
     for spec in models:
-        outcome = await _try_model(spec, messages, set(letters), spent)
-        if isinstance(outcome, SynthesisReport):
+        outcome = await _try_model(spec, messages, _parser(letters, by_letter), spent)
+        if isinstance(outcome, SynthesisReport | DebateReport):
             return Synthesis(
                 report=outcome,
                 letters=letters,
@@ -171,12 +248,20 @@ async def synthesize(
     )
 
 
+def _parser(
+    letters: dict[str, str], stances: dict[str, Stance] | None
+) -> Callable[[str], Report]:
+    if stances is not None:
+        return lambda reply: parse_debate_report(reply, stances)
+    return lambda reply: parse_report(reply, set(letters))
+
+
 async def _try_model(
     spec: ModelSpec,
     messages: list[dict[str, str]],
-    letters: set[str],
+    parse: Callable[[str], Report],
     spent: list[int | None],
-) -> SynthesisReport | str:
+) -> Report | str:
     """Two tries at one model: the second shows it what was wrong with the first."""
     conversation = list(messages)
     problem = ""
@@ -186,7 +271,7 @@ async def _try_model(
         except ModelCallError as exc:
             return exc.reason
         try:
-            return parse_report(reply, letters)
+            return parse(reply)
         except ValueError as exc:
             problem = str(exc)
             logger.info("synthesis invalid model=%s problem=%r", spec.model, problem)
@@ -252,20 +337,35 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 def parse_report(reply: str, letters: set[str]) -> SynthesisReport:
     """Parse and check the synthesis model's reply; ValueError says what is wrong."""
+    data = _json_object(reply)
+    return _validated(SynthesisReport, data, {"letters": letters})
+
+
+def parse_debate_report(reply: str, stances: dict[str, Stance]) -> DebateReport:
+    """Parse and check a debate synthesis; `stances` maps each letter to its stance."""
+    data = _json_object(reply)
+    return _validated(DebateReport, data, {"stances": stances})
+
+
+def _json_object(reply: str) -> object:
     text = _FENCE.sub("", reply.strip())
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         raise ValueError("the reply holds no JSON object")
     try:
-        data = json.loads(text[start : end + 1])
+        return json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def _validated(model: type[_R], data: object, context: dict) -> _R:
     try:
-        return SynthesisReport.model_validate(data, context={"letters": letters})
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{where or 'reply'}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{where or 'reply'}: {message}") from exc
 
 
 def _total(costs: list[int | None]) -> int | None:

@@ -11,10 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.consult import ConsultRequest
 from bot.conversations import Refused, consult_in_thread
 from bot.errors import QuorumError, ThreadUnavailable
-from bot.slack.blocks import USAGE
 from bot.slack.text import unescape_slack
 from bot.slack.writer import SlackThread
-from handlers.commands import CommandProblem, parse_consult
+from handlers.commands import ConsultCommand, parse_consult, reply_without_consult
 from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
@@ -29,11 +28,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         respond: AsyncRespond,
     ) -> None:
         parsed = parse_consult(unescape_slack(command.get("text", "")))
-        if parsed is None:
-            await ack(text=USAGE)
-            return
-        if isinstance(parsed, CommandProblem):
-            await ack(text=parsed.message)
+        reply = reply_without_consult(parsed, deps.panel)
+        if reply is not None or not isinstance(parsed, ConsultCommand):
+            await ack(text=reply)
             return
         await ack()
 
@@ -43,6 +40,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             asker=command["user_id"],
             team=command.get("team_id", ""),
             channel=command["channel_id"],
+            debate=parsed.debate,
         )
         thread = SlackThread(client, request.channel, schedulers=deps.schedulers)
         try:

@@ -17,7 +17,7 @@ from bot.slack.blocks import USAGE
 from bot.slack.incoming import DisplayNames, clean_text, read_transcript
 from bot.slack.writer import SlackThread
 from bot.store import ThreadRef
-from handlers.commands import CommandProblem, parse_consult
+from handlers.commands import ConsultCommand, parse_consult, reply_without_consult
 from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
@@ -72,10 +72,10 @@ async def _answer(
     channel, ts, user = event["channel"], event["ts"], event.get("user", "")
     thread_ts = event.get("thread_ts") or ts
     parsed = parse_consult(text)
-    if parsed is None or isinstance(parsed, CommandProblem):
-        message = USAGE if parsed is None else parsed.message
+    reply = reply_without_consult(parsed, deps.panel)
+    if reply is not None or not isinstance(parsed, ConsultCommand):
         await client.chat_postEphemeral(
-            channel=channel, user=user, thread_ts=thread_ts, text=message
+            channel=channel, user=user, thread_ts=thread_ts, text=reply or USAGE
         )
         return
 
@@ -101,6 +101,7 @@ async def _answer(
         channel=channel,
         thread_ts=thread_ts,
         kind="followup" if history is not None else "consult",
+        debate=parsed.debate,
     )
     thread = SlackThread(
         client, channel, thread_ts=thread_ts, schedulers=deps.schedulers

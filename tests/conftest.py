@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import shutil
 import socket
 import subprocess
@@ -310,19 +309,22 @@ REDIS_START_TIMEOUT_S = 10.0
 REDIS_READY = "Ready to accept connections"
 
 
-def _read_until_ready(process: subprocess.Popen, deadline: float) -> bool:
-    """Read redis-server's log until it says it is ready, it exits, or time is up."""
+def _watch_until_ready(process: subprocess.Popen, timeout: float) -> bool:
+    """Read redis-server's log on a thread, until it says it is ready or exits.
+
+    The thread then keeps reading, so a full pipe never stalls the server.
+    """
     assert process.stdout is not None
-    while (remaining := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([process.stdout], [], [], remaining)
-        if not readable:
-            return False
-        line = process.stdout.readline()
-        if not line:
-            return False  # it exited, most likely because the port was taken
-        if REDIS_READY in line:
-            return True
-    return False
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            if REDIS_READY in line:
+                ready.set()
+        ready.set()  # it exited: wake the waiter, which sees it is not running
+
+    threading.Thread(target=read, daemon=True).start()
+    return ready.wait(timeout) and process.poll() is None
 
 
 @contextmanager
@@ -344,21 +346,15 @@ def running_redis_server(workdir: Path) -> Iterator[str]:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        if _read_until_ready(process, time.monotonic() + REDIS_START_TIMEOUT_S):
+        if _watch_until_ready(process, REDIS_START_TIMEOUT_S):
             break
         _stop(process)
-        process.stdout.close()
     else:
         raise RuntimeError(f"redis-server did not start on a free port ({command})")
-    # keep reading its log, so a full pipe never stalls the server
-    drain = threading.Thread(target=process.stdout.read, daemon=True)
-    drain.start()
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         _stop(process)
-        drain.join(timeout=5)
-        process.stdout.close()
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ FAST = {
     DEEP: Behavior(Pace(0.05, 1000)),
     SYNTHESIS_MODEL: Behavior(Pace(0.05, 4000)),
 }
-ONE_MISSING = "Synthesis · Medium: 2 of 3 agree; 1 did not answer"
+ONE_MISSING = "Synthesis · Medium: 2 of 3 independent answers agree; 2 of 3 answered"
 
 
 @pytest_asyncio.fixture
@@ -101,7 +101,7 @@ async def test_a_model_that_fails_once_before_any_text_is_asked_again(stack):
     assert stack.models.request_count(SWIFT) == 2
     answer = message_of(thread, LABELS[SWIFT])
     assert markdown_of(answer) == SESSIONS.answers[SWIFT].strip()
-    assert thread[-1].text == "Synthesis · High: 3 of 3 agree"
+    assert thread[-1].text == "Synthesis · High: 3 of 3 independent answers agree"
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ async def test_katan_failure_injection_through_the_real_app(
         assert f"{label} failed: {reason}." in block_text(message)
         assert f":warning: {label} failed ({reason})" in synthesis
     assert thread[-1].text == (
-        "Synthesis · Low: no majority: at most 2 of 6 agree; 4 did not answer"
+        "Synthesis · Low: no majority: at most 2 of 6 agree; 2 of 6 answered"
     )
     attempts = re.findall(r"outcome=(\w+) attempts=(\d+)", logs.text())
     assert sorted(attempts) == [

@@ -1,29 +1,28 @@
 """/consult end to end: signed requests through the real slack-bolt app, the
 local Slack Web API, litellm's real OpenAI client and the scripted model server."""
 
+import json
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 import pytest_asyncio
+from slackkit import (
+    FAST,
+    TIMEOUT,
+    answer_of,
+    block_text,
+    consult,
+    finished_thread,
+    markdown_of,
+)
 
-from bot.sandbox.demo import SIGNING_SECRET, DemoStack, demo_stack
+from bot.prompts import DEBATE_SYNTHESIS_SYSTEM, STANCE_SYSTEM
+from bot.sandbox.demo import DemoStack, demo_stack
 from bot.sandbox.model_server import Behavior, Pace
 from bot.sandbox.scripts import DEEP, DEMO_BOOK, STEADY, SWIFT, SYNTHESIS_MODEL
-from bot.sandbox.slack_api import SandboxMessage, SlackSandbox
-from bot.sandbox.slack_client import SlackReply, send_slash_command
-from bot.slack.writer import DONE_EVENT
+from bot.sandbox.slack_api import SlackSandbox
 
-# Deep takes about three times as long as Swift over the same answer.
-FAST = {
-    SWIFT: Behavior(Pace(0.05, 500)),
-    STEADY: Behavior(Pace(0.1, 400)),
-    DEEP: Behavior(Pace(0.3, 140)),
-    SYNTHESIS_MODEL: Behavior(Pace(0.05, 2000)),
-}
 SESSIONS = DEMO_BOOK["sessions"]
-CHANNEL = "C0DEMO"
-TIMEOUT = 30
 
 
 @pytest_asyncio.fixture
@@ -33,48 +32,6 @@ async def stack(redis_url: str) -> AsyncIterator[DemoStack]:
         behaviors=dict(FAST), slack=slack, redis_url=redis_url
     ) as running:
         yield running
-
-
-async def consult(
-    stack: DemoStack, text: str, *, channel: str = CHANNEL, secret: str = SIGNING_SECRET
-) -> SlackReply:
-    async with aiohttp.ClientSession() as session:
-        return await send_slash_command(
-            session,
-            stack.app_url,
-            secret,
-            text=text,
-            channel_id=channel,
-            response_url=stack.slack.new_response_url(),
-        )
-
-
-async def finished_thread(stack: DemoStack) -> list[SandboxMessage]:
-    root = await stack.slack.wait_for_message(
-        lambda m: bool(m.metadata) and m.metadata.get("event_type") == DONE_EVENT,
-        TIMEOUT,
-        what="the consult to finish",
-    )
-    return stack.slack.thread(root.channel, root.ts)
-
-
-def answer_of(thread: list[SandboxMessage], label: str) -> SandboxMessage:
-    return next(m for m in thread if m.text.startswith(f"{label}: "))
-
-
-def markdown_of(message: SandboxMessage) -> str:
-    return "".join(b["text"] for b in message.blocks if b["type"] == "markdown")
-
-
-def block_text(message: SandboxMessage) -> str:
-    parts = []
-    for block in message.blocks or []:
-        if "text" in block:
-            text = block["text"]
-            parts.append(text if isinstance(text, str) else text["text"])
-        for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
-    return "\n".join(parts)
 
 
 async def test_full_consult_streams_each_answer_then_a_synthesis(stack):
@@ -105,9 +62,9 @@ async def test_full_consult_streams_each_answer_then_a_synthesis(stack):
     assert len(stack.slack.calls_to("chat.update")) >= 4
 
     synthesis = replies[-1]
-    assert synthesis.text == "Synthesis · High: 3 of 3 agree"
+    assert synthesis.text == "Synthesis · High: 3 of 3 independent answers agree"
     text = block_text(synthesis)
-    assert ":large_green_circle: *High*: 3 of 3 agree" in text
+    assert ":large_green_circle: *High*: 3 of 3 independent answers agree" in text
     assert "Panel: Swift (scripted), Steady (scripted), Deep (scripted)" in text
     assert "*Recommended next step*" in text
     assert "Deep (scripted): " in text  # its unique insight is named by model
@@ -136,7 +93,7 @@ async def test_no_question_gets_the_usage_and_costs_nothing(stack, text):
     reply = await consult(stack, text)
 
     assert reply.status == 200
-    assert "/consult <question>" in reply.body
+    assert "/consult &lt;question&gt;" in reply.body
     assert stack.models.request_count() == 0
     assert stack.slack.calls_to("chat.postMessage") == []
 
@@ -150,7 +107,9 @@ async def test_a_failing_model_is_named_and_lowers_the_confidence(stack):
     failure = answer_of(thread, "Swift (scripted)")
     assert "Swift (scripted) failed: provider error (HTTP 500)." in block_text(failure)
     synthesis = thread[-1]
-    assert synthesis.text == "Synthesis · Medium: 2 of 3 agree; 1 did not answer"
+    assert synthesis.text == (
+        "Synthesis · Medium: 2 of 3 independent answers agree; 2 of 3 answered"
+    )
     assert ":warning: Swift (scripted) failed (provider error (HTTP 500))" in (
         block_text(synthesis)
     )
@@ -198,3 +157,149 @@ async def test_a_failed_synthesis_says_so_and_claims_no_confidence(stack):
         assert level not in block_text(thread[0])
     assert "• Swift (scripted): Verdict: use Redis for session storage." in text
     assert stack.models.request_count(SYNTHESIS_MODEL) == 2  # one retry, no more
+
+
+# Debates, help, escalation and the uncertainty check, end to end.
+
+MIGRATION = DEMO_BOOK.debate("migration")
+QUEUE = DEMO_BOOK["queue"]
+AUTH = DEMO_BOOK["auth"]
+LEVELS = ("High", "Medium", "Low", "Variable")
+
+
+def system_prompts_by_model(stack: DemoStack) -> dict[str, list[str]]:
+    prompts_seen: dict[str, list[str]] = {}
+    for request in stack.models.requests:
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        prompts_seen.setdefault(request.model, []).extend(system)
+    return prompts_seen
+
+
+async def test_a_debate_gives_each_model_its_own_stance_and_rates_no_agreement(stack):
+    reply = await consult(stack, f"debate: {MIGRATION.question}")
+    thread = await finished_thread(stack)
+
+    assert (reply.status, reply.body) == (200, "")
+    seen = system_prompts_by_model(stack)
+    assert seen[SWIFT] == [STANCE_SYSTEM["for"]]
+    assert seen[STEADY] == [STANCE_SYSTEM["against"]]
+    assert seen[DEEP] == [STANCE_SYSTEM["neutral"]]
+    assert seen[SYNTHESIS_MODEL] == [DEBATE_SYNTHESIS_SYSTEM]
+    for request in stack.models.requests:
+        user = [m["content"] for m in request.messages if m["role"] == "user"]
+        if request.model != SYNTHESIS_MODEL:
+            assert user == [MIGRATION.question]
+
+    root, *_, synthesis = thread
+    assert "asked the panel to debate" in block_text(root)
+    assert "*Debate* · For: Swift (scripted) · Against: Steady (scripted)" in (
+        block_text(root)
+    )
+    for label, tag in [
+        ("Swift (scripted)", "argues *for* (assigned)"),
+        ("Steady (scripted)", "argues *against* (assigned)"),
+        ("Deep (scripted)", "*neutral* (assigned)"),
+    ]:
+        assert f"*{label}* · {tag} · " in block_text(answer_of(thread, label))
+
+    text = block_text(synthesis)
+    assert synthesis.text == (
+        "Synthesis of the debate · Not rated: "
+        "stances were assigned, so agreement is not counted"
+    )
+    for title in ("*Worth it if*", "*Avoid if*", "*A middle path*"):
+        assert title in text
+    assert "• Swift (scripted), for: Migrate incrementally" in text
+    assert "• Swift (scripted): Without clear domain boundaries" in text  # a flaw
+    assert "• Steady (scripted): With more than about 20 to 30 engineers" in text
+    assert not any(level in text for level in LEVELS)
+    assert "Ask the full panel?" not in text
+
+
+async def test_a_debate_whose_synthesis_fails_claims_nothing(stack):
+    stack.models.set_behavior(
+        SYNTHESIS_MODEL, Behavior(Pace(0.01, 2000), reply="Both sides have a point.")
+    )
+
+    await consult(stack, f"debate: {MIGRATION.question}")
+    thread = await finished_thread(stack)
+
+    text = block_text(thread[-1])
+    assert thread[-1].text == "Synthesis unavailable"
+    assert "• Steady (scripted): Verdict: don't migrate now." in text
+    assert not any(level in text for level in (*LEVELS, "Not rated"))
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("help", "`/consult debate: &lt;proposal&gt;`"),
+        ("HELP", "In a thread, the same words work after a mention"),
+        ("debate:", "Say what to debate after `debate:`"),
+        (f"dual debate: {MIGRATION.question}", "`dual` does not apply"),
+    ],
+)
+async def test_help_and_a_bad_debate_are_answered_privately_for_free(
+    stack, text, reply
+):
+    response = await consult(stack, text)
+
+    assert response.status == 200
+    assert reply in response.body
+    assert stack.models.request_count() == 0
+    assert stack.slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "heading", "hint"),
+    [
+        # dual answers split: Low, and the way up with its price
+        (f"dual {QUEUE.question}", "Low: the 2 answers differ", True),
+        # dual answers agree: Medium, nothing to escalate
+        (f"dual {SESSIONS.question}", "Medium: 2 of 2 independent answers", False),
+        # the full tier has no one more to ask
+        (f"full {QUEUE.question}", "Medium: 2 of 3 independent answers", False),
+        (f"full {AUTH.question}", "Variable: Deep (scripted) is unsure", False),
+    ],
+)
+async def test_a_weak_synthesis_below_the_full_tier_says_how_to_escalate(
+    stack, text, heading, hint
+):
+    await consult(stack, text)
+    thread = await finished_thread(stack)
+
+    synthesis = block_text(thread[-1])
+    assert thread[-1].text.startswith(f"Synthesis · {heading}")
+    assert ("Ask the full panel?" in synthesis) is hint
+    if hint:
+        assert (
+            ":arrow_up: *Ask the full panel?* The answers disagree. React with "
+            ":scales: to any message in this thread, or send "
+            "`/consult full &lt;question&gt;`, to ask Swift (scripted), "
+            "Steady (scripted), Deep (scripted). A full consult costs at most "
+            "about $0."
+        ) in synthesis
+
+
+async def test_an_unsure_answer_counts_even_when_the_synthesis_misses_it(stack):
+    # a synthesis model that groups the three answers and reports no one unsure
+    blind = {
+        "verdict_groups": [
+            {"verdict": "one cause", "answers": ["A"]},
+            {"verdict": "another cause", "answers": ["B"]},
+            {"verdict": "a third cause", "answers": ["C"]},
+        ],
+        "uncertain_answers": [],
+        "recommended_action": "Look at the logs.",
+    }
+    stack.models.set_behavior(
+        SYNTHESIS_MODEL, Behavior(Pace(0.01, 2000), reply=json.dumps(blind))
+    )
+
+    await consult(stack, f"full {AUTH.question}")
+    thread = await finished_thread(stack)
+
+    assert thread[-1].text == (
+        "Synthesis · Variable: Deep (scripted) is unsure "
+        '(it says "I am not certain of this one.")'
+    )

@@ -31,6 +31,6 @@ def test_the_demo_runs_a_full_consult_offline():
         assert f"{label}: first text visible in the thread" in out
         assert f"{label}: answer complete" in out
         assert f"*{label}* · " in out
-    assert "synthesis posted: Synthesis · High: 3 of 3 agree" in out
+    assert "synthesis posted: Synthesis · High: 3 of 3 independent answers agree" in out
     assert "*Recommended next step*" in out
     assert "Traceback" not in done.stderr

@@ -252,7 +252,7 @@ def test_a_finished_consult_becomes_a_turn() -> None:
                 "Recommended next step: follow GPT if logins are costly",
             ]
         ),
-        confidence="Low: all 2 differ; 1 did not answer",
+        confidence="Low: the 2 answers differ; 2 of 3 answered",
     )
 
 

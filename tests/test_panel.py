@@ -96,3 +96,96 @@ def test_without_a_file_the_built_in_panel_is_used(tmp_path: Path):
 
     assert panel.source == "built-in defaults"
     assert len(panel.tier("full")) == 3
+
+
+DEBATE = (
+    GOOD
+    + """
+[debate]
+for = "slow"
+against = "fast"
+"""
+)
+
+
+def test_the_debate_table_gives_each_model_its_stance():
+    panel = parse_panel(DEBATE, source="quorum.toml")
+
+    assert [(s, spec.alias) for s, spec in panel.stances()] == [
+        ("for", "slow"),
+        ("against", "fast"),
+    ]
+
+
+def test_without_a_debate_table_the_full_tier_takes_the_stances_in_order():
+    panel = parse_panel(GOOD, source="quorum.toml")
+
+    assert [(s, spec.alias) for s, spec in panel.stances()] == [
+        ("for", "fast"),
+        ("against", "slow"),
+    ]
+
+
+def test_a_full_tier_of_one_cannot_debate():
+    text = GOOD.replace('full = ["fast", "slow"]', 'full = ["fast"]')
+
+    assert parse_panel(text, source="quorum.toml").stances() == []
+
+
+@pytest.mark.parametrize(
+    ("table", "value"),
+    [
+        ("", "scales"),
+        ('[escalation]\nreaction = "arrow_double_up"', "arrow_double_up"),
+        ('[escalation]\nreaction = ":rotating_light:"', "rotating_light"),
+    ],
+)
+def test_the_escalation_reaction_is_a_setting(table, value):
+    panel = parse_panel(GOOD + table, source="quorum.toml")
+
+    assert panel.escalation.reaction == value
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            '[debate]\nfor = "fast"\nagainst = "ghost"',
+            "quorum.toml: debate.against names model 'ghost', "
+            "which has no [models.ghost] table",
+        ),
+        (
+            '[debate]\nfor = "fast"\nagainst = "slow"\nneutral = "fast"',
+            "quorum.toml: debate gives one model two stances",
+        ),
+        ('[debate]\nfor = "fast"', "quorum.toml: missing key 'debate.against'"),
+        (
+            '[debate]\nfor = "fast"\nagainst = "slow"\npro = "fast"',
+            "quorum.toml: unknown key 'debate.pro'",
+        ),
+        (
+            '[escalation]\nreaction = "two words"',
+            "quorum.toml: escalation.reaction: String should match pattern",
+        ),
+        (
+            '[escalation]\nemoji = "scales"',
+            "quorum.toml: unknown key 'escalation.emoji'",
+        ),
+    ],
+)
+def test_a_bad_debate_or_escalation_table_stops_with_one_line(table, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_panel(GOOD + table, source="quorum.toml")
+
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["default_panel.toml", "sandbox/demo_panel.toml"])
+def test_the_shipped_panels_name_a_stance_for_every_full_tier_model(name):
+    text = (Path(__file__).parent.parent / "bot" / name).read_text()
+
+    panel = parse_panel(text, source=name)
+
+    assert [s for s, _ in panel.stances()] == ["for", "against", "neutral"]
+    assert {spec.alias for _, spec in panel.stances()} == set(panel.tiers.full)

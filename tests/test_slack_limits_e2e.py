@@ -101,9 +101,11 @@ async def test_a_long_synthesis_continues_cleanly_in_further_messages(redis_url)
         thread = await finished_thread(stack, TIMEOUT)
 
     synthesis = [m for m in thread if m.text.startswith("Synthesis")]
-    assert [m.text for m in synthesis] == ["Synthesis · High: 3 of 3 agree"] + [
-        "Synthesis · High: 3 of 3 agree (continued)"
-    ] * (len(synthesis) - 1)
+    assert [m.text for m in synthesis] == [
+        "Synthesis · High: 3 of 3 independent answers agree"
+    ] + ["Synthesis · High: 3 of 3 independent answers agree (continued)"] * (
+        len(synthesis) - 1
+    )
     assert len(synthesis) >= 2
     assert thread[-len(synthesis) :] == synthesis  # together, at the end
     shown = "\n".join(block_text(m) for m in synthesis)
@@ -162,7 +164,7 @@ async def test_three_long_answers_and_a_synthesis_under_tight_limits(
     for model, label in LABELS.items():
         assert_answer_in_full(thread, label, answers[model])
     synthesis = thread[-1]
-    assert synthesis.text == "Synthesis · High: 3 of 3 agree"
+    assert synthesis.text == "Synthesis · High: 3 of 3 independent answers agree"
     assert "*Recommended next step*\nFollow the shared plan." in block_text(synthesis)
     assert_within_limits(stack.slack)
     # three streams of ~2,250 chunks each: intermediate frames were dropped
@@ -254,7 +256,7 @@ async def test_two_consults_in_one_channel_share_its_scheduler(redis_url):
         thread = stack.slack.thread(CHANNEL, root.ts)
         for model, label in LABELS.items():
             assert_answer_in_full(thread, label, answers[model])
-        assert thread[-1].text == "Synthesis · High: 3 of 3 agree"
+        assert thread[-1].text == "Synthesis · High: 3 of 3 independent answers agree"
     # one pace for the channel: two schedulers would each post at the full rate
     assert stack.slack.rate_limited <= 2
     assert_within_limits(stack.slack)

@@ -167,8 +167,9 @@ async def run_demo(question: str | None = None, tier: TierName = "full") -> int:
         if reply.status != 200:
             print(f"The app refused the command: {reply.body}")
             return 1
-        if reply.body.strip():
+        if reply.body.strip():  # an ephemeral reply instead of a consult
             print(f"          reply to the asker: {reply.body}")
+            return 1
         root = await _follow(stack.slack, started)
         print("\nThe thread, as it reads in Slack:\n")
         thread = stack.slack.thread(root.channel, root.ts)
@@ -210,6 +211,9 @@ def _describe(call: ApiCall, labels: dict[str, set[str]]) -> list[str]:
     lines = []
     if label and label not in labels["visible"]:
         labels["visible"].add(label)
+        if "did not answer" in status:
+            labels["complete"].add(label)
+            return [f"{label}: failed, and the thread says why"]
         lines.append(f"{label}: first text visible in the thread")
     final = "answering" not in status and "continued below" not in status
     if label and final and label not in labels["complete"]:
@@ -241,8 +245,9 @@ def _banner(panel: Panel | None) -> str:
     else:
         names = ", ".join(spec.label for spec in panel.tier("full"))
         source = f"Asking REAL models, with your API keys: {names}."
+    where = "offline" if panel is None else "with real models, Slack still local"
     return (
-        "Quorum demo: a real /consult through the real Slack app, offline.\n"
+        f"Quorum demo: a real /consult through the real Slack app, {where}.\n"
         "Slack is a local stand-in that records every call.\n"
         f"{source}\n"
     )

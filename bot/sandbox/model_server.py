@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.prompts import SYNTHESIS_SYSTEM
+from bot.prompts import DEBATE_SYNTHESIS_SYSTEM, STANCE_SYSTEM, SYNTHESIS_SYSTEM
 
 if TYPE_CHECKING:
     from bot.sandbox.scripts import ScriptBook
 
 CHARS_PER_TOKEN = 4
 CHUNK_TOKENS = 3  # tokens per streamed chunk: smooth growth, few writes
+
+_STANCE_OF = {text: stance for stance, text in STANCE_SYSTEM.items()}
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -160,7 +162,9 @@ class ModelServer:
 
     Panel questions get the answer the script book holds for the requested
     model; a request whose system message is `SYNTHESIS_SYSTEM` gets the
-    book's synthesis of the answers in its user message.
+    book's synthesis of the answers in its user message. In a debate, the
+    stance system prompt a model receives picks the stance it argues, and
+    `DEBATE_SYNTHESIS_SYSTEM` gets the book's debate synthesis.
     """
 
     def __init__(
@@ -295,11 +299,19 @@ class ModelServer:
         messages = recorded.messages
         system = [message_text(m) for m in messages if m.get("role") == "system"]
         users = [message_text(m) for m in messages if m.get("role") == "user"]
-        if system and system[0] == SYNTHESIS_SYSTEM:
-            # A retry appends a second user turn; the answers are in the first.
-            with_answers = [u for u in users if u.startswith("Question:")]
-            return self.book.synthesis_for((with_answers or users or [""])[0])
-        return self.book.answer_for(recorded.model, users[-1] if users else "")
+        # A synthesis retry appends a second user turn; the answers are in the first.
+        with_answers = [u for u in users if u.startswith("Question:")]
+        first = (with_answers or users or [""])[0]
+        last = users[-1] if users else ""
+        role = system[0] if system else ""
+        if role == SYNTHESIS_SYSTEM:
+            return self.book.synthesis_for(first)
+        if role == DEBATE_SYNTHESIS_SYSTEM:
+            return self.book.debate_synthesis_for(first)
+        stance = _STANCE_OF.get(role)
+        if stance is not None:
+            return self.book.debate_answer_for(recorded.model, stance, last)
+        return self.book.answer_for(recorded.model, last)
 
     async def _whole(
         self,

@@ -18,6 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.panel import Stance
+from bot.sandbox.debates import (
+    DEMO_DEBATES,
+    DebateScript,
+    debate_blocks,
+    relabelled_debate,
+    unscripted_debate,
+)
 from bot.sandbox.model_server import Behavior, Pace
 
 SWIFT = "quorum-swift"
@@ -118,9 +126,10 @@ class ScriptBook:
 
     scripts: tuple[Script, ...]
     synthesis_model: str = SYNTHESIS_MODEL
+    debates: tuple[DebateScript, ...] = ()
 
     def __post_init__(self) -> None:
-        keys = [script.key for script in self.scripts]
+        keys = [script.key for script in (*self.scripts, *self.debates)]
         if len(keys) != len(set(keys)):
             raise ValueError(f"script keys must be unique: {keys}")
 
@@ -129,6 +138,33 @@ class ScriptBook:
             if script.key == key:
                 return script
         raise KeyError(key)
+
+    def debate(self, key: str) -> DebateScript:
+        for script in self.debates:
+            if script.key == key:
+                return script
+        raise KeyError(key)
+
+    def match_debate(self, text: str) -> DebateScript | None:
+        found = [script for script in self.debates if script.matches(text)]
+        return max(found, key=lambda s: len(s.keywords), default=None)
+
+    def debate_answer_for(self, model: str, stance: Stance, user_message: str) -> str:
+        """What `model` says when told to argue `stance` on the proposal."""
+        script = self.match_debate(user_message)
+        if script is None or stance not in script.answers:
+            return unscripted_answer(model)
+        return script.answers[stance]
+
+    def debate_synthesis_for(self, user_message: str) -> str:
+        """The debate synthesis JSON for a debate synthesis prompt, in its letters."""
+        question_match = _QUESTION.search(user_message)
+        question = question_match.group(1) if question_match else user_message
+        blocks = debate_blocks(user_message)
+        script = self.match_debate(question)
+        if script is None:
+            return json.dumps(unscripted_debate(blocks), indent=2)
+        return json.dumps(relabelled_debate(script, blocks), indent=2)
 
     def match(self, text: str) -> Script | None:
         """The script whose keywords all appear in `text` (the most specific)."""
@@ -760,4 +796,4 @@ MONOLITH = Script(
 )
 
 
-DEMO_BOOK = ScriptBook((SESSIONS, QUEUE, AUTH, UNSURE, MONOLITH))
+DEMO_BOOK = ScriptBook((SESSIONS, QUEUE, AUTH, UNSURE, MONOLITH), debates=DEMO_DEBATES)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from bot.confidence import Confidence, Level
-from bot.consult import ConsultRequest, ConsultResult
+from bot.consult import ConsultRequest, ConsultResult, EscalationHint
+from bot.estimate import CostEstimate
 from bot.fanout import AnswerFailed, AnswerFinished
-from bot.panel import ModelSpec
+from bot.panel import ModelSpec, Stance
 from bot.slack.text import neutralize_mentions, safe_mrkdwn
-from bot.synthesis import Synthesis, SynthesisDegraded
+from bot.synthesis import DebateReport, Synthesis, SynthesisDegraded, SynthesisReport
 
 Block = dict[str, Any]
 
@@ -19,14 +21,55 @@ BADGES = {
     Level.MEDIUM: ":large_yellow_circle:",
     Level.LOW: ":red_circle:",
     Level.VARIABLE: ":large_purple_circle:",
+    Level.NOT_RATED: ":white_circle:",
 }
 
+# Slack reads "<…>" in message text as a link or mention, so the usage texts
+# write their placeholders escaped.
 USAGE = (
-    "Ask the panel a question: `/consult <question>`\n"
+    "Ask the panel a question: `/consult &lt;question&gt;`\n"
     "For example: `/consult Should we use Redis or PostgreSQL for session storage "
     "in a high-availability web app?`\n"
-    "Pick a tier with a first word: `single`, `dual` or `full`."
+    "Pick a tier with a first word: `single`, `dual` or `full`. "
+    "Start with `debate:` for a debate; `/consult help` shows more."
 )
+
+HELP = """\
+*Quorum asks a panel of AI models the same question, blind and at once, then \
+compares their answers.*
+
+`/consult &lt;question&gt;`: the panel file's default tier.
+`/consult single|dual|full &lt;question&gt;`: one model, two, or the whole panel. \
+The single tier posts the answer with no synthesis.
+`/consult debate: &lt;proposal&gt;`: each model argues an assigned stance (for, \
+against, neutral); the synthesis says when the proposal is worth it, when to \
+avoid it, and any middle path.
+`/consult help`: this message.
+In a thread, the same words work after a mention: `@Quorum full …`, \
+`@Quorum debate: …`.
+
+Examples:
+• `/consult Should we use Redis or PostgreSQL for session storage?`
+• `/consult dual Is a 30 s connection timeout sane for our payment client?`
+• `/consult single What does SO_REUSEPORT do?`
+• `/consult debate: Should we migrate our monolith to microservices?`
+
+A first word Quorum does not know is part of the question. The synthesis \
+shows a confidence level computed from how the answers group: *High* (all of \
+3 or more independent answers agree), *Medium* (a majority agrees), *Low* (no \
+majority), *Variable* (an answer says it is unsure); a debate is not rated, \
+because its stances were assigned."""
+
+NO_DEBATE = (
+    "This panel cannot hold a debate: it needs a `[debate]` table in the panel "
+    "file, or at least two models in the full tier."
+)
+
+STANCE_TAGS: dict[Stance, str] = {
+    "for": "argues *for* (assigned)",
+    "against": "argues *against* (assigned)",
+    "neutral": "*neutral* (assigned)",
+}
 
 
 def _context(text: str) -> Block:
@@ -38,13 +81,34 @@ def _section(text: str) -> Block:
 
 
 def root_blocks(
-    request: ConsultRequest, models: list[ModelSpec], status: str
+    request: ConsultRequest,
+    models: list[ModelSpec],
+    status: str,
+    stances: dict[str, Stance] | None = None,
 ) -> list[Block]:
-    panel = ", ".join(safe_mrkdwn(spec.label) for spec in models)
+    if request.debate:
+        seats = " · ".join(
+            f"{(stances or {}).get(spec.alias, '?').capitalize()}: "
+            f"{safe_mrkdwn(spec.label)}"
+            for spec in models
+        )
+        asked = "asked the panel to debate"
+        about = f"*Debate* · {seats}"
+    else:
+        panel = ", ".join(safe_mrkdwn(spec.label) for spec in models)
+        asked = _ASKED[request.kind]
+        about = f"Tier: *{request.tier}* · Panel: {panel}"
     return [
-        _section(f"<@{request.asker}> asked the panel:\n>{_quote(request.question)}"),
-        _context(f"Tier: *{request.tier}* · Panel: {panel} · {status}"),
+        _section(f"<@{request.asker}> {asked}:\n>{_quote(request.question)}"),
+        _context(f"{about} · {status}"),
     ]
+
+
+_ASKED = {
+    "consult": "asked the panel",
+    "followup": "asked the panel a follow-up",
+    "escalation": "escalated this to the full panel (answers above are reused)",
+}
 
 
 def root_text(request: ConsultRequest) -> str:
@@ -56,10 +120,15 @@ def _quote(text: str) -> str:
 
 
 def answer_blocks(
-    label: str, body: str, status: str, part: int, parts: int
+    label: str,
+    body: str,
+    status: str,
+    part: int,
+    parts: int,
+    stance: Stance | None = None,
 ) -> list[Block]:
     """One message of a model's answer; long answers span several parts."""
-    title = f"*{safe_mrkdwn(label)}*"
+    title = answer_title(label, stance)
     if parts > 1:
         title += f" ({part} of {parts})"
     blocks = [_context(f"{title} · {status}")]
@@ -84,9 +153,15 @@ def answer_status(answer: AnswerFinished | AnswerFailed | None) -> str:
     return " · ".join(bits)
 
 
-def failure_blocks(failure: AnswerFailed) -> list[Block]:
+def answer_title(label: str, stance: Stance | None = None) -> str:
+    """The model's label, and in a debate the stance it was given."""
+    title = f"*{safe_mrkdwn(label)}*"
+    return f"{title} · {STANCE_TAGS[stance]}" if stance else title
+
+
+def failure_blocks(failure: AnswerFailed, stance: Stance | None = None) -> list[Block]:
     return [
-        _context(f"*{safe_mrkdwn(failure.label)}* · :warning: did not answer"),
+        _context(f"{answer_title(failure.label, stance)} · :warning: did not answer"),
         _section(
             f"{safe_mrkdwn(failure.label)} failed: {safe_mrkdwn(failure.reason)}."
         ),
@@ -101,29 +176,49 @@ def format_cost(micros: int | None) -> str:
 
 def synthesis_blocks(result: ConsultResult) -> list[Block]:
     synthesis = result.synthesis
-    if isinstance(synthesis, Synthesis):
-        blocks = _report_blocks(result, synthesis)
+    report = synthesis.report if isinstance(synthesis, Synthesis) else None
+    if isinstance(report, DebateReport):
+        blocks = _debate_blocks(result, synthesis, report)  # type: ignore[arg-type]
+    elif isinstance(report, SynthesisReport):
+        blocks = _report_blocks(result, synthesis, report)  # type: ignore[arg-type]
     elif isinstance(synthesis, SynthesisDegraded):
         blocks = _degraded_blocks(result, synthesis)
     else:
         blocks = []
-    return blocks + [{"type": "divider"}, _context(footer_text(result))]
+    if result.escalation is not None:
+        blocks.append(_section(escalation_text(result.escalation)))
+    notes = [_context(f"_{safe_mrkdwn(note)}_") for note in result.notes]
+    return blocks + notes + [{"type": "divider"}, _context(footer_text(result))]
 
 
 def synthesis_text(result: ConsultResult) -> str:
     if result.confidence and isinstance(result.synthesis, Synthesis):
-        return f"Synthesis · {result.confidence}"
+        kind = " of the debate" if result.request.debate else ""
+        return neutralize_mentions(f"Synthesis{kind} · {result.confidence}")
     return "Synthesis unavailable"
 
 
-def _report_blocks(result: ConsultResult, synthesis: Synthesis) -> list[Block]:
+def _header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def _list_section(title: str, items: list[str]) -> list[Block]:
+    """A titled bullet list; nothing at all when there are no items."""
+    if not items:
+        return []
+    return [_section(f"*{title}*\n" + "\n".join(f"• {i}" for i in items))]
+
+
+def _report_blocks(
+    result: ConsultResult, synthesis: Synthesis, report: SynthesisReport
+) -> list[Block]:
     names = _letter_names(result, synthesis)
-    report = synthesis.report
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Synthesis"}},
+        _header("Synthesis"),
         _section(confidence_line(result.confidence)),
     ]
     sections = [
+        ("Verdicts", _verdicts(report, names)),
         ("Where they agree", [_named(p, names) for p in report.agreement]),
         (
             "Where they disagree",
@@ -145,11 +240,98 @@ def _report_blocks(result: ConsultResult, synthesis: Synthesis) -> list[Block]:
         ),
     ]
     for title, items in sections:
-        if items:
-            blocks.append(_section(f"*{title}*\n" + "\n".join(f"• {i}" for i in items)))
+        blocks += _list_section(title, items)
     action = _named(report.recommended_action, names)
     blocks.append(_section(f"*Recommended next step*\n{action}"))
     return blocks
+
+
+def _verdicts(report: SynthesisReport, names: dict[str, str]) -> list[str]:
+    """Each bottom line and who held it, when the disagreements leave a view out.
+
+    The synthesis model is asked to keep every minority view; this makes sure
+    one it left out of `disagreements` still shows, with who held it.
+    """
+    groups = report.verdict_groups
+    largest = max(len(group.answers) for group in groups)
+    minority = {a for g in groups if len(g.answers) < largest for a in g.answers}
+    if len(groups) > 1 and len(minority) == 0:  # an even split: every view counts
+        minority = {a for g in groups for a in g.answers}
+    placed = {a for d in report.disagreements for p in d.positions for a in p.answers}
+    if minority <= placed:
+        return []
+    lines = []
+    for group in sorted(groups, key=lambda g: -len(g.answers)):
+        holders = " and ".join(names[letter] for letter in group.answers)
+        minority = " (minority view)" if len(group.answers) < largest else ""
+        lines.append(f"{holders}{minority}: {_named(group.verdict, names)}")
+    return lines
+
+
+def _debate_blocks(
+    result: ConsultResult, synthesis: Synthesis, report: DebateReport
+) -> list[Block]:
+    names = _letter_names(result, synthesis)
+    blocks: list[Block] = [
+        _header("Synthesis of the debate"),
+        _section(confidence_line(result.confidence)),
+    ]
+    sides = [
+        f"{names[side.answer]}, {side.stance}: {_named(side.case, names)}"
+        for side in report.sides
+    ]
+    blocks += _list_section("The sides", sides)
+    blocks += _list_section(
+        "Worth it if", [_named(c, names) for c in report.worth_it_if]
+    )
+    blocks += _list_section("Avoid if", [_named(c, names) for c in report.avoid_if])
+    if report.middle_path:
+        middle = _named(report.middle_path, names)
+        blocks.append(_section(f"*A middle path*\n{middle}"))
+    sections = [
+        (
+            "Fatal flaws raised",
+            [f"{names[f.answer]}: {_named(f.flaw, names)}" for f in report.fatal_flaws],
+        ),
+        (
+            "Granted against its own stance",
+            [
+                f"{names[c.answer]}: {_named(c.point, names)}"
+                for c in report.concessions
+            ],
+        ),
+        (
+            "Unsure",
+            [
+                f"{names[u.answer]}: {_named(u.reason, names)}"
+                for u in report.uncertain_answers
+            ],
+        ),
+    ]
+    for title, items in sections:
+        blocks += _list_section(title, items)
+    action = _named(report.recommended_action, names)
+    blocks.append(_section(f"*Recommended next step*\n{action}"))
+    return blocks
+
+
+def escalation_text(hint: EscalationHint) -> str:
+    """How to ask the full tier, and what it would cost."""
+    panel = ", ".join(safe_mrkdwn(label) for label in hint.models)
+    return (
+        f":arrow_up: *Ask the full panel?* {hint.reason.capitalize()}. "
+        f"React with :{hint.reaction}: to any message in this thread, or send "
+        f"`/consult full &lt;question&gt;`, to ask {panel}. "
+        f"{estimate_text(hint.estimate)}"
+    )
+
+
+def estimate_text(estimate: CostEstimate) -> str:
+    if estimate.micros is None:
+        unpriced = ", ".join(safe_mrkdwn(label) for label in estimate.unpriced)
+        return f"Its cost is unknown: no price is set for {unpriced}."
+    dollars = math.ceil(estimate.micros / 100) / 10_000  # rounded up: a ceiling
+    return f"A full consult costs at most about ${dollars:.4f}."
 
 
 def confidence_line(confidence: Confidence | None) -> str:
@@ -162,13 +344,17 @@ def confidence_line(confidence: Confidence | None) -> str:
 def _degraded_blocks(
     result: ConsultResult, synthesis: SynthesisDegraded
 ) -> list[Block]:
-    lines = [
-        ":warning: *Synthesis unavailable.* "
-        f"{safe_mrkdwn(synthesis.reason)}. No confidence level is given; "
-        "read the answers above."
-    ]
-    if result.confidence is not None:
-        lines.append(confidence_line(result.confidence))
+    if result.confidence is not None:  # fewer than two answers: nothing to compare
+        lines = [
+            f":warning: *No synthesis.* {safe_mrkdwn(synthesis.reason)}.",
+            confidence_line(result.confidence),
+        ]
+    else:
+        lines = [
+            ":warning: *Synthesis unavailable.* "
+            f"{safe_mrkdwn(synthesis.reason)}. No confidence level is given; "
+            "read the answers above."
+        ]
     verdicts = [
         f"• {safe_mrkdwn(a.label)}: {safe_mrkdwn(first_line(a.text))}"
         for a in result.answers
@@ -187,14 +373,23 @@ def footer_text(result: ConsultResult) -> str:
     for failure in result.failures:
         reason = safe_mrkdwn(failure.reason)
         bits.append(f":warning: {safe_mrkdwn(failure.label)} failed ({reason})")
+    if result.reused:
+        labels = {spec.alias: spec.label for spec in result.models}
+        reused = ", ".join(safe_mrkdwn(labels[a]) for a in result.reused)
+        bits.append(f"reused earlier answers of {reused} (not charged again)")
     bits.append(f"{result.wall_s:.1f} s")
-    cost = format_cost(result.known_cost_micros)
-    if result.unpriced:
-        cost += (
-            f" + unknown cost of {', '.join(safe_mrkdwn(n) for n in result.unpriced)}"
-        )
-    bits.append(cost)
+    bits.append(_cost_text(result))
     return " · ".join(bits)
+
+
+def _cost_text(result: ConsultResult) -> str:
+    """The consult's cost; an unknown part is never shown as $0."""
+    unpriced = ", ".join(safe_mrkdwn(label) for label in result.unpriced)
+    if not result.unpriced:
+        return format_cost(result.known_cost_micros)
+    if len(result.unpriced) == len(result.cost_parts):
+        return f"cost unknown (no price for {unpriced})"
+    return f"{format_cost(result.known_cost_micros)} + unknown cost of {unpriced}"
 
 
 def first_line(text: str, limit: int = 200) -> str:

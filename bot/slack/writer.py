@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.consult import ConsultRequest, ConsultResult
 from bot.errors import SlackWriteError, ThreadUnavailable
 from bot.fanout import AnswerDelta, AnswerFailed, AnswerFinished, PanelEvent
-from bot.panel import ModelSpec
+from bot.panel import ModelSpec, Stance
 from bot.slack import blocks
 from bot.slack.scheduler import ChannelScheduler, ChannelSchedulers, Payload, Render
 from bot.slack.text import (
@@ -61,10 +61,18 @@ class SlackThread:
         ).for_channel(client, channel)
         self.gone: ThreadUnavailable | None = None
         self._answers: dict[str, _LiveAnswer] = {}
+        self._stances: dict[str, Stance] = {}
         self._root_message_ts: str | None = None
 
-    async def open(self, request: ConsultRequest, models: list[ModelSpec]) -> str:
-        root = self._root(request, models, "_asking…_")
+    async def open(
+        self,
+        request: ConsultRequest,
+        models: list[ModelSpec],
+        *,
+        stances: dict[str, Stance] | None = None,
+    ) -> str:
+        self._stances = dict(stances or {})
+        root = self._root(request, models, "_asking…_", self._stances)
         response = await self.post(
             lambda: {
                 **root,
@@ -82,7 +90,8 @@ class SlackThread:
             raise self.gone
         live = self._answers.get(event.alias)
         if live is None:
-            live = self._answers[event.alias] = _LiveAnswer(self, event.label)
+            stance = self._stances.get(event.alias)
+            live = self._answers[event.alias] = _LiveAnswer(self, event.label, stance)
         if isinstance(event, AnswerDelta):
             live.grow(event.text)
         elif isinstance(event, AnswerFinished | AnswerFailed):
@@ -136,7 +145,7 @@ class SlackThread:
         status = "done"
         if result.confidence is not None:
             status = f"done · {blocks.confidence_line(result.confidence)}"
-        root = self._root(result.request, result.models, status)
+        root = self._root(result.request, result.models, status, result.stances)
         metadata = {"event_type": DONE_EVENT, "event_payload": {"status": "done"}}
         await self.edit(
             str(self._root_message_ts),
@@ -145,23 +154,28 @@ class SlackThread:
         )
 
     def _root(
-        self, request: ConsultRequest, models: list[ModelSpec], status: str
+        self,
+        request: ConsultRequest,
+        models: list[ModelSpec],
+        status: str,
+        stances: dict[str, Stance],
     ) -> Payload:
         shown = dataclasses.replace(
             request, question=shorten(request.question, ROOT_QUESTION_CHARS)
         )
-        return {
-            "text": blocks.root_text(request),
-            "blocks": split_long_sections(blocks.root_blocks(shown, models, status)),
-        }
+        root = blocks.root_blocks(shown, models, status, stances)
+        return {"text": blocks.root_text(request), "blocks": split_long_sections(root)}
 
 
 class _LiveAnswer:
     """One model's answer: its messages in the thread and the text they show."""
 
-    def __init__(self, thread: SlackThread, label: str) -> None:
+    def __init__(
+        self, thread: SlackThread, label: str, stance: Stance | None = None
+    ) -> None:
         self.thread = thread
         self.label = label
+        self.stance = stance
         self.text = ""
         self.outcome: AnswerFinished | AnswerFailed | None = None
         self.ts: list[str] = []  # one per part posted
@@ -270,7 +284,7 @@ class _LiveAnswer:
             why = f"did not answer: {outcome.reason}"
             return {
                 "text": fallback_text(self.label, why),
-                "blocks": blocks.failure_blocks(outcome),
+                "blocks": blocks.failure_blocks(outcome, self.stance),
             }
         parts = split_message(self.text)
         body = parts[index] if index < len(parts) else ""
@@ -278,7 +292,7 @@ class _LiveAnswer:
         return {
             "text": fallback_text(title, body),
             "blocks": blocks.answer_blocks(
-                self.label, body, self._status(index, len(parts)), 1, 1
+                self.label, body, self._status(index, len(parts)), 1, 1, self.stance
             ),
         }
 
