@@ -66,8 +66,10 @@ def panelist_micros(alias: str) -> int:
     return math.ceil(prompt * price_in + spec.max_tokens * price_out)
 
 
-def judge_micros(answer_room: int) -> int:
-    prompt = tokens("openai/quorum-est-judge", synthesis_messages(QUESTION, []))
+def judge_micros(answer_room: int, letters: str = "AB") -> int:
+    # the synthesis prompt with an empty answer under each letter in use
+    empty = synthesis_messages(QUESTION, [(letter, "") for letter in letters])
+    prompt = tokens("openai/quorum-est-judge", empty)
     return math.ceil((prompt + answer_room) * 0.5 + 300 * 2.0)
 
 
