@@ -109,7 +109,12 @@ class BudgetDay:
 
     @property
     def length(self) -> timedelta:
-        return self.resets_at - self.starts_at
+        # in UTC: between two times of one zone, Python subtracts wall clocks
+        return self.resets_at.astimezone(UTC) - self.starts_at.astimezone(UTC)
+
+    def left(self, now: datetime) -> timedelta:
+        """How long until the day resets."""
+        return self.resets_at.astimezone(UTC) - now.astimezone(UTC)
 
 
 def budget_day(now: datetime, zone: ZoneInfo) -> BudgetDay:
