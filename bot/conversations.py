@@ -27,15 +27,7 @@ from bot.consult import (
 from bot.dedupe import claim_escalation, release_escalation
 from bot.followup import QuestionTooLong, followup_messages
 from bot.memory import Conversation
-from bot.metering import (
-    Alternatives,
-    OverBudget,
-    Tab,
-    WatchedThread,
-    abandon_tab,
-    close_tab,
-    open_tab,
-)
+from bot.metering import Alternatives, MeteredThread, OverBudget, Tab, open_tab
 from bot.panel import Panel, TierName
 from bot.store import Store, ThreadRef
 
@@ -151,21 +143,19 @@ async def _metered(
     tab = await open_tab(store, panel.budget, request, plan, alternatives=alternatives)
     if not isinstance(tab, Tab):
         return tab
-    watched = WatchedThread(thread)
+    metered = MeteredThread(thread, store, tab)
     try:
-        result = await run_consult(
+        return await run_consult(
             request,
             panel,
-            watched,
+            metered,
             plan=plan,
             notes=notes,
             ceiling=tab.capped_ceiling,
         )
     except BaseException:
-        await abandon_tab(store, tab, asked=watched.opened)
+        await metered.abandon()
         raise
-    await close_tab(store, tab, result)
-    return result
 
 
 def _followup_prompts(

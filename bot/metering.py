@@ -226,7 +226,7 @@ def _over_budget(
         cap=over.cap,
         estimate=over.asked,
         resets_at=day.resets_at,
-        resets_in=day.resets_at - now,
+        resets_in=day.left(now),
         cheaper=cheaper,
     )
 
@@ -269,12 +269,19 @@ async def _settle(store: Store, tab: Tab, charge: Charge) -> None:
     )
 
 
-class WatchedThread:
-    """A `ConsultThread` that remembers whether the consult got as far as asking."""
+class MeteredThread:
+    """A `ConsultThread` that settles the consult's tab before showing its end.
 
-    def __init__(self, inner: ConsultThread) -> None:
+    So once a consult shows as done, its cost is in the channel's budget. A
+    consult that stops on an error instead calls `abandon`.
+    """
+
+    def __init__(self, inner: ConsultThread, store: Store, tab: Tab) -> None:
         self.inner = inner
-        self.opened = False
+        self.store = store
+        self.tab = tab
+        self.asked = False  # the thread opened, so the models were asked
+        self.settled = False
 
     async def open(
         self,
@@ -284,11 +291,20 @@ class WatchedThread:
         stances: dict[str, Stance] | None = None,
     ) -> str | None:
         opened = await self.inner.open(request, models, stances=stances)
-        self.opened = True  # the models are asked next
+        self.asked = True
         return opened
 
     async def show(self, event: PanelEvent) -> None:
         await self.inner.show(event)
 
     async def close(self, result: ConsultResult) -> None:
+        if not self.settled:
+            self.settled = True
+            await close_tab(self.store, self.tab, result)
         await self.inner.close(result)
+
+    async def abandon(self) -> None:
+        """Settle a consult that stopped on an error, if it has not been."""
+        if not self.settled:
+            self.settled = True
+            await abandon_tab(self.store, self.tab, asked=self.asked)

@@ -57,7 +57,7 @@ def budget_text(view: BudgetView) -> str:
         )
     lines.append(
         f"The day resets at {reset_time(day.resets_at)}, "
-        f"in {duration(day.resets_at - view.now)}."
+        f"in {duration(day.left(view.now))}."
     )
     lines.append("*Last consults*")
     entries = [_ledger_line(e, view) for e in status.recent]
@@ -83,8 +83,9 @@ def _ledger_line(entry: LedgerEntry, view: BudgetView) -> str:
 
 def reset_time(at: datetime) -> str:
     """The local time and zone of `at`, and the time in UTC."""
-    utc = at.astimezone(UTC)
-    return f"{at:%H:%M} {at.tzinfo} ({utc:%H:%M} UTC)"
+    if str(at.tzinfo) == "UTC":
+        return f"{at:%H:%M} UTC"
+    return f"{at:%H:%M} {at.tzinfo} ({at.astimezone(UTC):%H:%M} UTC)"
 
 
 def duration(span: timedelta) -> str:
