@@ -95,8 +95,12 @@ class BudgetSpec(BaseModel):
         return ZoneInfo(self.timezone)
 
     def cap_micros(self, channel: str) -> int:
-        """The channel's daily cap; 0 means no cap."""
-        return usd_to_micros(self.channels.get(channel, self.daily_cap_usd))
+        """The channel's daily cap; 0 means no cap.
+
+        A positive cap too small to count is a micro-dollar, never "no cap".
+        """
+        usd = self.channels.get(channel, self.daily_cap_usd)
+        return max(usd_to_micros(usd), 1) if usd > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -256,8 +256,8 @@ async def _synthesize(
     rng: random.Random | None,
     allowance: int | None,
 ) -> SynthesisOutcome | None:
-    if request.tier == "single" or len(plan.models) < 2:
-        return None
+    if not plan.synthesis_models:
+        return None  # single tier, or one model: nothing to compare
     if len(answers) < 2:
         answered = "only one model" if answers else "no model"
         return SynthesisDegraded(

@@ -62,6 +62,8 @@ def panel_with(budget: str):
         ),
         ("[budget]\ndaily_cap_usd = 0.1\n", {"C0ANY": 100_000}, "UTC"),
         ("[budget.channels]\nC0ONE = 2.5\n", {"C0ONE": 2_500_000, "C0ANY": 0}, "UTC"),
+        # too small to count is still a cap, never "no cap"
+        ("[budget]\ndaily_cap_usd = 1e-9\n", {"C0ANY": 1}, "UTC"),
     ],
 )
 def test_caps_come_from_the_panel_file(budget, caps, zone):
