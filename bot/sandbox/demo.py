@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.budget import BudgetSpec
 from bot.panel import Panel, TierName, load_panel, parse_panel
 from bot.sandbox.model_server import Behavior, ModelServer
 from bot.sandbox.printer import render_thread
@@ -89,12 +90,14 @@ async def demo_stack(
     redis_url: str | None = None,
     local_redis_url: str = LOCAL_REDIS_URL,
     apps: int = 1,
+    budget: BudgetSpec | None = None,
 ) -> AsyncIterator[DemoStack]:
     """Start the sandbox Slack, the model server and the app; stop them after.
 
     Without a panel, the demo panel is served by the scripted model server.
     `slack` is a sandbox not yet started. `apps` > 1 runs that many instances
-    of the app, as separate processes would, sharing one Redis.
+    of the app, as separate processes would, sharing one Redis. `budget`
+    replaces the panel's `[budget]` table.
     """
     behaviors = DEMO_BEHAVIORS if behaviors is None else behaviors
     async with (
@@ -103,6 +106,8 @@ async def demo_stack(
         AsyncExitStack() as running,
     ):
         panel = panel or demo_panel(models.base_url)
+        if budget is not None:
+            panel = panel.model_copy(update={"budget": budget})
         settings = Settings(
             slack_bot_token=SecretStr(slack.token),
             slack_signing_secret=SecretStr(SIGNING_SECRET),
