@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot import metrics, prompts
+from bot.charges import synthesis_allowance
 from bot.confidence import Confidence, Level, rate_confidence
-from bot.estimate import CostEstimate, estimate_consult
+from bot.estimate import Ceiling, CostEstimate, estimate_consult
 from bot.fanout import (
     AnswerFailed,
     AnswerFinished,
@@ -52,6 +53,28 @@ class ConsultRequest:
     thread_ts: str | None = None  # set: the consult lives in this existing thread
     kind: ConsultKind = "consult"
     debate: bool = False  # each model argues the stance the panel file gives it
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The consult did not run; `reason` is short and says what to do."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultPlan:
+    """Who a consult asks and with what, settled before anything is asked."""
+
+    models: list[ModelSpec]  # the lineup, in order; the synthesis reads them all
+    stances: dict[str, Stance]  # alias -> stance, in a debate
+    requests: list[ModelRequest]  # the models asked now, each with its messages
+    reused: list[AnswerFinished]  # answers given earlier (an escalation)
+    synthesis_models: list[ModelSpec]  # in the order tried; empty: no synthesis
+
+    @property
+    def asked(self) -> list[tuple[ModelSpec, list[dict[str, str]]]]:
+        return [(r.spec, r.messages) for r in self.requests]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,38 +135,73 @@ class ConsultThread(Protocol):
         """Show the outcome: the synthesis, or why there is none."""
 
 
-async def run_consult(
+def plan_consult(
     request: ConsultRequest,
     panel: Panel,
-    thread: ConsultThread,
     *,
-    rng: random.Random | None = None,
     messages: dict[str, list[dict[str, str]]] | None = None,
     reused: Sequence[AnswerFinished] = (),
-    notes: Sequence[str] = (),
-) -> ConsultResult:
-    """Run one consult into `thread`.
+) -> ConsultPlan:
+    """Who `request` asks, with what.
 
     `messages` gives a model (by alias) its own prompt, e.g. a follow-up with
     its thread history; others get the plain question. `reused` answers came
     earlier (an escalation): those models are not asked again.
     """
-    started = time.monotonic()
-    set_where(team=request.team, channel=request.channel, thread=request.thread_ts)
     models, stances = _lineup(request, panel)
-    done_before = {answer.alias: answer for answer in reused}
-    to_ask = [spec for spec in models if spec.alias not in done_before]
-    opened = await thread.open(request, to_ask, stances=stances)
+    done_before = {answer.alias for answer in reused}
+    own = messages or {}
+    requests = [
+        ModelRequest(
+            spec,
+            own.get(spec.alias) or _messages(request.question, stances.get(spec.alias)),
+        )
+        for spec in models
+        if spec.alias not in done_before
+    ]
+    synthesizes = request.tier != "single" and len(models) >= 2
+    return ConsultPlan(
+        models=models,
+        stances=stances,
+        requests=requests,
+        reused=list(reused),
+        synthesis_models=panel.synthesis_models if synthesizes else [],
+    )
+
+
+async def run_consult(
+    request: ConsultRequest,
+    panel: Panel,
+    thread: ConsultThread,
+    *,
+    plan: ConsultPlan | None = None,
+    rng: random.Random | None = None,
+    notes: Sequence[str] = (),
+    ceiling: Ceiling | None = None,
+) -> ConsultResult:
+    """Run one consult into `thread`, as `plan` says (by default, the plain one).
+
+    With a `ceiling` (the consult's reservation under a cost cap), a synthesis
+    retry or fallback runs only in what the answers left of it.
+    """
+    started = time.monotonic()
+    plan = plan or plan_consult(request, panel)
+    set_where(team=request.team, channel=request.channel, thread=request.thread_ts)
+    models, stances = plan.models, plan.stances
+    opened = await thread.open(
+        request, [r.spec for r in plan.requests], stances=stances
+    )
     thread_ts = opened or request.thread_ts
     set_where(team=request.team, channel=request.channel, thread=thread_ts)
 
     left_s = panel.consult.panel_deadline_s - (time.monotonic() - started)
     new_answers, failures = await _collect_answers(
-        request, to_ask, stances, thread, messages, panel.consult, left_s
+        plan.requests, thread, panel.consult, left_s
     )
-    by_alias = {a.alias: a for a in [*reused, *new_answers]}
+    by_alias = {a.alias: a for a in [*plan.reused, *new_answers]}
     answers = [by_alias[spec.alias] for spec in models if spec.alias in by_alias]
-    synthesis = await _synthesize(request, models, answers, panel, rng, stances)
+    allowance = synthesis_allowance(ceiling, new_answers, failures) if ceiling else None
+    synthesis = await _synthesize(request, plan, answers, rng, allowance)
     confidence = _confidence(models, answers, synthesis, stances)
     result = ConsultResult(
         request=request,
@@ -154,7 +212,7 @@ async def run_consult(
         confidence=confidence,
         wall_s=time.monotonic() - started,
         cost_parts=_cost_parts(new_answers, failures, synthesis),
-        reused=list(done_before),
+        reused=[answer.alias for answer in plan.reused],
         notes=list(notes),
         thread_ts=thread_ts,
         stances=stances,
@@ -176,22 +234,11 @@ def _lineup(
 
 
 async def _collect_answers(
-    request: ConsultRequest,
-    models: list[ModelSpec],
-    stances: dict[str, Stance],
+    requests: list[ModelRequest],
     thread: ConsultThread,
-    messages: dict[str, list[dict[str, str]]] | None,
     limits: ConsultLimits,
     deadline_s: float,
 ) -> tuple[list[AnswerFinished], list[AnswerFailed]]:
-    own = messages or {}
-    requests = [
-        ModelRequest(
-            spec,
-            own.get(spec.alias) or _messages(request.question, stances.get(spec.alias)),
-        )
-        for spec in models
-    ]
     done: dict[str, AnswerFinished | AnswerFailed] = {}
     events = ask_panel(requests, deadline_s=deadline_s, retries=limits.retries)
     async with aclosing(events):  # a thread that stops showing stops the models
@@ -199,7 +246,7 @@ async def _collect_answers(
             await thread.show(event)
             if isinstance(event, AnswerFinished | AnswerFailed):
                 done[event.alias] = event
-    ordered = [done[spec.alias] for spec in models]
+    ordered = [done[r.spec.alias] for r in requests]
     answers = [a for a in ordered if isinstance(a, AnswerFinished)]
     failures = [a for a in ordered if isinstance(a, AnswerFailed)]
     return answers, failures
@@ -213,14 +260,13 @@ def _messages(question: str, stance: Stance | None) -> list[dict[str, str]]:
 
 async def _synthesize(
     request: ConsultRequest,
-    models: list[ModelSpec],
+    plan: ConsultPlan,
     answers: list[AnswerFinished],
-    panel: Panel,
     rng: random.Random | None,
-    stances: dict[str, Stance],
+    allowance: int | None,
 ) -> SynthesisOutcome | None:
-    if request.tier == "single" or len(models) < 2:
-        return None
+    if not plan.synthesis_models:
+        return None  # single tier, or one model: nothing to compare
     if len(answers) < 2:
         answered = "only one model" if answers else "no model"
         return SynthesisDegraded(
@@ -231,9 +277,10 @@ async def _synthesize(
     return await synthesize(
         request.question,
         answers,
-        panel.synthesis_models,
+        plan.synthesis_models,
         rng=rng,
-        stances=stances or None,
+        stances=plan.stances or None,
+        allowance_micros=allowance,
     )
 
 

@@ -3,31 +3,37 @@
 The thread's memory lives in Redis (`bot.memory`). A follow-up gives each
 model its own earlier answers and the syntheses, trimmed to its window; an
 escalation re-asks the latest question of the full tier, reusing the answers
-already given. Nothing here knows about Slack.
+already given. Each of them runs only if the channel's daily cost cap has room
+for it, and is charged what it cost (`bot.metering`). Nothing here knows about
+Slack.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 
 from bot import memory, prompts
-from bot.consult import ConsultRequest, ConsultResult, ConsultThread, run_consult
-from bot.dedupe import claim_escalation
+from bot.consult import (
+    ConsultPlan,
+    ConsultRequest,
+    ConsultResult,
+    ConsultThread,
+    Refused,
+    plan_consult,
+    run_consult,
+)
+from bot.dedupe import claim_escalation, release_escalation
 from bot.followup import QuestionTooLong, followup_messages
 from bot.memory import Conversation
-from bot.panel import Panel
+from bot.metering import Alternatives, MeteredThread, OverBudget, Tab, open_tab
+from bot.panel import Panel, TierName
 from bot.store import Store, ThreadRef
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The consult did not run; `reason` is short and says what to do."""
-
-    reason: str
+Prompts = dict[str, list[dict[str, str]]]
 
 
 async def consult_in_thread(
@@ -38,31 +44,27 @@ async def consult_in_thread(
     *,
     history: Conversation | None = None,
     ttl: timedelta,
-) -> ConsultResult | Refused:
+) -> ConsultResult | Refused | OverBudget:
     """Ask the panel `request`; with `history`, as a follow-up to that thread.
 
     `history` is the cached conversation, or one rebuilt from the thread's
     messages (transcript turns not yet saved) for a thread Quorum never saw.
+    The consult runs only if the channel's daily cap has room for it.
     """
-    messages: dict[str, list[dict[str, str]]] = {}
-    trimmed = 0
-    if history is not None and history.turns:
-        for spec in panel.tier(request.tier):
-            prompt = followup_messages(
-                history,
-                spec,
-                request.question,
-                system_prompt=prompts.PANELIST_SYSTEM,
-                context_window=spec.window(),
-                reserve_tokens=spec.max_tokens,
-            )
-            if isinstance(prompt, QuestionTooLong):
-                return Refused(prompt.reason)
-            messages[spec.alias] = prompt.messages
-            trimmed = max(trimmed, prompt.trimmed_turns)
+    prompted = _followup_prompts(request, panel, history, request.tier)
+    if isinstance(prompted, Refused):
+        return prompted
+    messages, trimmed = prompted
+    plan = plan_consult(request, panel, messages=messages)
+
+    def alternatives(tier: TierName) -> ConsultPlan | None:
+        return _alternative(request, panel, history, tier)
 
     notes = [_trim_note(trimmed)] if trimmed else []
-    result = await run_consult(request, panel, thread, messages=messages, notes=notes)
+    outcome = await _metered(request, panel, thread, store, plan, notes, alternatives)
+    if not isinstance(outcome, ConsultResult):
+        return outcome
+    result = outcome
     ref = _ref(request, result.thread_ts)
     if ref is None:
         return result  # the thread was never opened: nothing to remember
@@ -83,11 +85,12 @@ async def escalate(
     store: Store,
     *,
     ttl: timedelta,
-) -> ConsultResult | Refused | None:
+) -> ConsultResult | Refused | OverBudget | None:
     """Ask the full tier the thread's latest question, once per question.
 
-    None: this thread is not a consult, or it was escalated already; there is
-    nothing to say to anyone.
+    Only the models that have not answered it are asked, and only they (and
+    the new synthesis) are held against the channel's cap. None: this thread
+    is not a consult, or it was escalated already; there is nothing to say.
     """
     conversation = await memory.load(store, ref)
     index = conversation.latest_question() if conversation else None
@@ -113,24 +116,97 @@ async def escalate(
     )
     earlier = Conversation(thread=ref, turns=conversation.turns[:index])
     messages, trimmed = _history_prompts(earlier, panel, missing, turn.question)
+    plan = plan_consult(request, panel, messages=messages, reused=reused)
     notes = [_trim_note(trimmed)] if trimmed else []
-    result = await run_consult(
-        request, panel, thread, messages=messages, reused=reused, notes=notes
-    )
-    new_turn = memory.turn_from_result(result)
+    outcome = await _metered(request, panel, thread, store, plan, notes, None)
+    if not isinstance(outcome, ConsultResult):
+        await release_escalation(store, ref, index)  # let a later reaction retry
+        return outcome
+    new_turn = memory.turn_from_result(outcome)
     new_answers = {a: s for a, s in new_turn.answers.items() if a in missing}
     await memory.update_turn(
         store, ref, index, answers=new_answers, synthesis=new_turn.synthesis, ttl=ttl
     )
-    return result
+    return outcome
+
+
+async def _metered(
+    request: ConsultRequest,
+    panel: Panel,
+    thread: ConsultThread,
+    store: Store,
+    plan: ConsultPlan,
+    notes: list[str],
+    alternatives: Alternatives | None,
+) -> ConsultResult | Refused | OverBudget:
+    """Run `plan` if the channel's cap has room for it, and charge what it cost."""
+    tab = await open_tab(store, panel.budget, request, plan, alternatives=alternatives)
+    if not isinstance(tab, Tab):
+        return tab
+    metered = MeteredThread(thread, store, tab)
+    try:
+        return await run_consult(
+            request,
+            panel,
+            metered,
+            plan=plan,
+            notes=notes,
+            ceiling=tab.capped_ceiling,
+        )
+    except BaseException:
+        await metered.abandon()
+        raise
+
+
+def _followup_prompts(
+    request: ConsultRequest,
+    panel: Panel,
+    history: Conversation | None,
+    tier: TierName,
+) -> tuple[Prompts, int] | Refused:
+    """Each model's prompt with the thread's history, and the turns left out."""
+    messages: Prompts = {}
+    trimmed = 0
+    if history is None or not history.turns:
+        return messages, trimmed
+    for spec in panel.tier(tier):
+        prompt = followup_messages(
+            history,
+            spec,
+            request.question,
+            system_prompt=prompts.PANELIST_SYSTEM,
+            context_window=spec.window(),
+            reserve_tokens=spec.max_tokens,
+        )
+        if isinstance(prompt, QuestionTooLong):
+            return Refused(prompt.reason)
+        messages[spec.alias] = prompt.messages
+        trimmed = max(trimmed, prompt.trimmed_turns)
+    return messages, trimmed
+
+
+def _alternative(
+    request: ConsultRequest,
+    panel: Panel,
+    history: Conversation | None,
+    tier: TierName,
+) -> ConsultPlan | None:
+    """The same question at another tier, to offer when the cap refuses this one."""
+    if request.debate:
+        return None  # a debate has one panel; no tier of it is cheaper
+    prompted = _followup_prompts(request, panel, history, tier)
+    if isinstance(prompted, Refused):
+        return None
+    messages, _ = prompted
+    return plan_consult(replace(request, tier=tier), panel, messages=messages)
 
 
 def _history_prompts(
     earlier: Conversation, panel: Panel, aliases: list[str], question: str
-) -> tuple[dict[str, list[dict[str, str]]], int]:
+) -> tuple[Prompts, int]:
     if not earlier.turns:
         return {}, 0
-    messages: dict[str, list[dict[str, str]]] = {}
+    messages: Prompts = {}
     trimmed = 0
     for alias in aliases:
         spec = panel.models[alias]

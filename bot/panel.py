@@ -1,4 +1,4 @@
-"""The panel file: models, aliases, labels, prices, tiers, synthesis, debate stances.
+"""The panel file: models, aliases, labels, prices, tiers, synthesis, debate, budget.
 
 The file is TOML (see the README for every key). Loading it either returns a
 `Panel` or raises `ConfigError` with one line that names the problem.
@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.budget import BudgetSpec
 from bot.errors import ConfigError, ModelCallError
 from bot.llm import configured_litellm
 
@@ -194,6 +195,7 @@ class Panel(_Strict):
     consult: ConsultLimits = Field(default_factory=ConsultLimits)
     debate: DebateSpec | None = None  # None: the full tier, in order, when it has 2+
     escalation: EscalationSpec = EscalationSpec()
+    budget: BudgetSpec = BudgetSpec()
     source: str = "built-in defaults"
 
     @model_validator(mode="after")

@@ -11,6 +11,8 @@ keys share a slot and a Lua script may touch any of them on a cluster.
 | `quorum:{T:C}:message:<ts>` | string | 1 h | claim: one consult per message |
 | `quorum:{T:C}:escalation:<thread_ts>:<turn>` | string | thread | claim: escalated |
 | `quorum:{T:C}:thread:<thread_ts>` | hash | thread, renewed | the conversation |
+| `quorum:{T:C}:budget:<date>` | hash | its day + 2 days | spend and holds |
+| `quorum:{T:C}:ledger` | list | 30 days, renewed | the last consults |
 
 A claim's value names who took it (`host:pid`), for whoever debugs a lost
 event. "thread" is the thread TTL: 7 days unless the settings say otherwise;
@@ -27,6 +29,19 @@ fields, each value a JSON object of a `bot.memory` model:
 One field per answer lets two processes add answers to the same turn at once
 without reading each other's writes first. Why the claims live as long as
 they do is in `bot.dedupe`.
+
+A channel's budget for one day is one hash, named by the local date in the
+panel file's `[budget] timezone` (`2025-03-09`); it expires two days after
+that day ends, so a consult that straddles midnight still settles into it:
+
+| field | holds |
+|---|---|
+| `spent` | micro-dollars settled that day (an integer) |
+| `hold:<id>` | one running consult's reservation: `<micro-dollars> <expiry ms>` |
+
+A hold's expiry is on Redis's clock; every reservation prunes the expired
+ones, so a process that dies mid-consult gives its hold back. The ledger
+holds the channel's last 10 consults, newest first, as JSON (`bot.budget`).
 """
 
 from __future__ import annotations
@@ -36,7 +51,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import fakeredis
@@ -57,6 +72,9 @@ COMMAND_TIMEOUT_S = 5.0  # no Quorum command blocks; a slower reply means troubl
 EVENT_CLAIM_TTL = timedelta(hours=1)
 MESSAGE_CLAIM_TTL = timedelta(hours=1)
 THREAD_TTL = timedelta(days=7)
+BUDGET_GRACE = timedelta(days=2)  # how long a day's budget outlives the day
+LEDGER_TTL = timedelta(days=30)
+LEDGER_LENGTH = 10
 
 # Slack ids and timestamps: letters, digits, dots ("1700000000.000100").
 # Anything else could forge a hash tag or another key's shape.
@@ -95,6 +113,16 @@ def escalation_key(thread: ThreadRef, turn: int) -> str:
 
 def thread_key(thread: ThreadRef) -> str:
     return f"{_thread_tag(thread)}:thread:{thread.thread_ts}"
+
+
+def budget_key(team: str, channel: str, day: date) -> str:
+    """One channel's spend and holds on one local day."""
+    return f"{channel_tag(team, channel)}:budget:{day.isoformat()}"
+
+
+def ledger_key(team: str, channel: str) -> str:
+    """One channel's last consults, newest first."""
+    return f"{channel_tag(team, channel)}:ledger"
 
 
 def _thread_tag(thread: ThreadRef) -> str:

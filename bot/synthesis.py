@@ -3,7 +3,9 @@
 The answers go to the synthesis model under neutral letters in shuffled order.
 Its JSON is validated by pydantic against the letters actually in use; an
 invalid reply is retried once, then the fallback model is tried, and if all
-fail the result is `SynthesisDegraded`, which says why.
+fail the result is `SynthesisDegraded`, which says why. Under a channel's
+cost cap the first attempt was reserved; a retry or the fallback runs only if
+its most fits what the consult's reservation has left (`allowance_micros`).
 
 A debate's answers argued assigned stances, so its synthesis is a different
 report (`DebateReport`): the conditions under which each side wins, not
@@ -19,7 +21,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import ascii_uppercase
 from typing import TypeVar
 
@@ -34,6 +36,7 @@ from pydantic import (
 
 from bot import prompts
 from bot.errors import ModelCallError, model_call_error, redact
+from bot.estimate import estimate_call
 from bot.fanout import AnswerFinished
 from bot.llm import configured_litellm
 from bot.panel import ModelSpec, Stance
@@ -194,6 +197,32 @@ class SynthesisDegraded:
 
 SynthesisOutcome = Synthesis | SynthesisDegraded
 
+NO_ROOM = "the channel's daily cap leaves no room for another try"
+
+
+@dataclass(slots=True)
+class _Purse:
+    """What the synthesis may still spend under a cap; `left` None: no cap.
+
+    The first attempt was reserved with the consult, so it always runs.
+    """
+
+    left: int | None
+    tries: int = 0
+    spent: list[int | None] = field(default_factory=list)
+
+    def admits(self, spec: ModelSpec, messages: list[dict[str, str]]) -> bool:
+        self.tries += 1
+        if self.left is None or self.tries == 1:
+            return True
+        most = estimate_call(spec, messages).micros
+        return most is not None and most <= self.left
+
+    def pay(self, cost: int | None) -> None:
+        self.spent.append(cost)
+        if self.left is not None:
+            self.left = 0 if cost is None else self.left - cost
+
 
 def assign_letters(
     answers: list[AnswerFinished], rng: random.Random | None = None
@@ -211,11 +240,13 @@ async def synthesize(
     *,
     rng: random.Random | None = None,
     stances: dict[str, Stance] | None = None,
+    allowance_micros: int | None = None,
 ) -> SynthesisOutcome:
     """Ask the synthesis model (then its fallback) to compare `answers`.
 
     With `stances` (alias -> stance) the answers are a debate's, and the
-    result holds a `DebateReport`.
+    result holds a `DebateReport`. `allowance_micros` bounds what retries and
+    the fallback may spend (None: no bound).
     """
     started = time.monotonic()
     lettered = assign_letters(answers, rng)
@@ -228,22 +259,22 @@ async def synthesize(
     messages = prompts.synthesis_messages(
         question, [(letter, answer.text) for letter, answer in lettered], by_letter
     )
-    spent: list[int | None] = []
+    purse = _Purse(allowance_micros)
     problems: list[str] = []
     for spec in models:
-        outcome = await _try_model(spec, messages, _parser(letters, by_letter), spent)
+        outcome = await _try_model(spec, messages, _parser(letters, by_letter), purse)
         if isinstance(outcome, SynthesisReport | DebateReport):
             return Synthesis(
                 report=outcome,
                 letters=letters,
                 model_label=spec.label,
-                cost_micros=_total(spent),
+                cost_micros=_total(purse.spent),
                 latency_s=time.monotonic() - started,
             )
         problems.append(f"{spec.label}: {outcome}")
     return SynthesisDegraded(
         reason="; ".join(problems) or "no synthesis model is configured",
-        cost_micros=_total(spent),
+        cost_micros=_total(purse.spent),
         latency_s=time.monotonic() - started,
     )
 
@@ -260,14 +291,16 @@ async def _try_model(
     spec: ModelSpec,
     messages: list[dict[str, str]],
     parse: Callable[[str], Report],
-    spent: list[int | None],
+    purse: _Purse,
 ) -> Report | str:
     """Two tries at one model: the second shows it what was wrong with the first."""
     conversation = list(messages)
     problem = ""
     for _attempt in range(2):
+        if not purse.admits(spec, conversation):
+            return NO_ROOM + (f" (its last reply: {problem})" if problem else "")
         try:
-            reply = await _complete(spec, conversation, spent)
+            reply = await _complete(spec, conversation, purse)
         except ModelCallError as exc:
             return exc.reason
         try:
@@ -286,7 +319,7 @@ async def _try_model(
 
 
 async def _complete(
-    spec: ModelSpec, messages: list[dict[str, str]], spent: list[int | None]
+    spec: ModelSpec, messages: list[dict[str, str]], purse: _Purse
 ) -> str:
     litellm = configured_litellm()
     started = time.monotonic()
@@ -305,6 +338,7 @@ async def _complete(
                 max_retries=0,
             )
     except TimeoutError:
+        purse.pay(None)  # the provider may bill a call it did not finish
         raise ModelCallError(
             f"timed out after {spec.timeout_s:g} s", kind="timeout"
         ) from None
@@ -322,7 +356,7 @@ async def _complete(
     cost = None
     if usage is not None and price is not None:
         cost = price.cost_micros(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-    spent.append(cost)
+    purse.pay(cost)
     logger.info(
         "synthesis call model=%s outcome=ok latency_s=%.2f cost_usd=%s",
         spec.model,

@@ -4,6 +4,7 @@ The syntax, one form per line; a first word the parser does not know is
 simply the start of the question:
 
     help                        the usage, with examples
+    budget                      the channel's spend today and its cap
     debate: <proposal>          the debate panel, one assigned stance each
     [single|dual|full] <question>
 """
@@ -20,6 +21,7 @@ MAX_QUESTION_CHARS = 20_000
 _FIRST_WORD = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
 _DEBATE = re.compile(r"debate:\s*", re.IGNORECASE)
 _HELP_WORDS = frozenset({"help", "help?", "?"})
+_BUDGET_WORDS = frozenset({"budget", "budget?"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +37,18 @@ class HelpRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """The person asked what this channel has spent today, and its cap."""
+
+
+@dataclass(frozen=True, slots=True)
 class CommandProblem:
     """Input that gets a short reply instead of a consult."""
 
     message: str
 
 
-ParsedCommand = ConsultCommand | HelpRequest | CommandProblem | None
+ParsedCommand = ConsultCommand | HelpRequest | BudgetRequest | CommandProblem | None
 
 
 def parse_consult(text: str) -> ParsedCommand:
@@ -52,6 +59,8 @@ def parse_consult(text: str) -> ParsedCommand:
     text = text.strip()
     if text.lower() in _HELP_WORDS:
         return HelpRequest()
+    if text.lower() in _BUDGET_WORDS:
+        return BudgetRequest()
     tier, rest = _split_tier(text)
     debate = _DEBATE.match(rest)
     if debate:
@@ -93,7 +102,8 @@ def _checked(command: ConsultCommand) -> ConsultCommand | CommandProblem:
 
 
 def reply_without_consult(parsed: ParsedCommand, panel: Panel) -> str | None:
-    """The short reply for input that starts no consult; None: run the consult."""
+    """The short reply for input that starts no consult; None: run the consult,
+    or (for a `BudgetRequest`) read the channel's budget."""
     from bot.slack.blocks import HELP, NO_DEBATE, USAGE
 
     if parsed is None:
@@ -102,6 +112,8 @@ def reply_without_consult(parsed: ParsedCommand, panel: Panel) -> str | None:
         return HELP
     if isinstance(parsed, CommandProblem):
         return parsed.message
+    if isinstance(parsed, BudgetRequest):
+        return None
     if parsed.debate and not panel.stances():
         return NO_DEBATE
     return None

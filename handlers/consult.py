@@ -8,12 +8,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.consult import ConsultRequest
-from bot.conversations import Refused, consult_in_thread
+from bot.consult import ConsultRequest, ConsultResult
+from bot.conversations import consult_in_thread
 from bot.errors import QuorumError, ThreadUnavailable
+from bot.slack.budget_texts import refusal_text
 from bot.slack.text import unescape_slack
 from bot.slack.writer import SlackThread
-from handlers.commands import ConsultCommand, parse_consult, reply_without_consult
+from handlers.budget import channel_budget_text
+from handlers.commands import (
+    BudgetRequest,
+    ConsultCommand,
+    parse_consult,
+    reply_without_consult,
+)
 from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
@@ -28,6 +35,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         respond: AsyncRespond,
     ) -> None:
         parsed = parse_consult(unescape_slack(command.get("text", "")))
+        if isinstance(parsed, BudgetRequest):
+            await ack()
+            team, channel = command.get("team_id", ""), command["channel_id"]
+            await _tell(respond, await channel_budget_text(deps, team, channel))
+            return
         reply = reply_without_consult(parsed, deps.panel)
         if reply is not None or not isinstance(parsed, ConsultCommand):
             await ack(text=reply)
@@ -58,8 +70,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         finally:
             thread.stop()
-        if isinstance(outcome, Refused):
-            await _tell(respond, f"I did not run that consult: {outcome.reason}.")
+        if not isinstance(outcome, ConsultResult):
+            await _tell(respond, refusal_text(outcome, "run that consult"))
 
 
 async def _tell(respond: AsyncRespond, text: str) -> None:

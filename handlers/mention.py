@@ -9,15 +9,22 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import memory
-from bot.consult import ConsultRequest
-from bot.conversations import Refused, consult_in_thread
+from bot.consult import ConsultRequest, ConsultResult, Refused
+from bot.conversations import consult_in_thread
 from bot.dedupe import claim_message
 from bot.errors import QuorumError, ThreadUnavailable
 from bot.slack.blocks import USAGE
+from bot.slack.budget_texts import refusal_text
 from bot.slack.incoming import DisplayNames, clean_text, read_transcript
 from bot.slack.writer import SlackThread
 from bot.store import ThreadRef
-from handlers.commands import ConsultCommand, parse_consult, reply_without_consult
+from handlers.budget import channel_budget_text
+from handlers.commands import (
+    BudgetRequest,
+    ConsultCommand,
+    parse_consult,
+    reply_without_consult,
+)
 from handlers.context import Deps
 
 logger = logging.getLogger(__name__)
@@ -72,6 +79,14 @@ async def _answer(
     channel, ts, user = event["channel"], event["ts"], event.get("user", "")
     thread_ts = event.get("thread_ts") or ts
     parsed = parse_consult(text)
+    if isinstance(parsed, BudgetRequest):
+        await client.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            thread_ts=thread_ts,
+            text=await channel_budget_text(deps, team, channel),
+        )
+        return
     reply = reply_without_consult(parsed, deps.panel)
     if reply is not None or not isinstance(parsed, ConsultCommand):
         await client.chat_postEphemeral(
@@ -123,10 +138,10 @@ async def _answer(
         outcome = Refused(str(exc))
     finally:
         thread.stop()
-    if isinstance(outcome, Refused):
+    if not isinstance(outcome, ConsultResult):
         await client.chat_postEphemeral(
             channel=channel,
             user=user,
             thread_ts=thread_ts,
-            text=f"I did not run that consult: {outcome.reason}.",
+            text=refusal_text(outcome, "run that consult"),
         )

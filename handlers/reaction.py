@@ -9,8 +9,10 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversations import Refused, escalate
+from bot.consult import ConsultResult, Refused
+from bot.conversations import escalate
 from bot.errors import QuorumError, ThreadUnavailable
+from bot.slack.budget_texts import refusal_text
 from bot.slack.writer import SlackThread
 from bot.store import ThreadRef
 from handlers.context import Deps
@@ -49,12 +51,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
             outcome = Refused(str(exc))
         finally:
             thread.stop()
-        if isinstance(outcome, Refused):
+        if outcome is not None and not isinstance(outcome, ConsultResult):
             await client.chat_postEphemeral(
                 channel=channel,
                 user=event["user"],
                 thread_ts=thread_ts,
-                text=f"I did not escalate: {outcome.reason}.",
+                text=refusal_text(outcome, "escalate"),
             )
 
 

@@ -17,9 +17,14 @@ from bot.sandbox.demo import SIGNING_SECRET, DemoStack, demo_panel
 from bot.sandbox.scripts import DEMO_BOOK
 from bot.sandbox.slack_api import SandboxMessage
 from bot.sandbox.slack_client import SlackReply, send_slash_command
+from bot.slack.rate_limits import SlackLimits
 from bot.slack.writer import DONE_EVENT
 
 SESSIONS = DEMO_BOOK["sessions"]
+# For tests whose subject is not pacing: the app writes as fast as it likes.
+UNPACED = SlackLimits(
+    posts_per_s=100, post_burst=50, updates_per_min=6000, update_burst=50
+)
 CHANNEL = "C0DEMO"
 LABELS = {
     "quorum-swift": "Swift (scripted)",

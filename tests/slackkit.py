@@ -15,6 +15,7 @@ from bot.sandbox.slack_client import SlackReply, send_event, send_slash_command
 from bot.slack.writer import DONE_EVENT
 
 CHANNEL = "C0DEMO"
+TEAM = "T0DEMO"
 TIMEOUT = 30
 # Deep takes about three times as long as Swift over the same answer.
 FAST = {
@@ -26,7 +27,12 @@ FAST = {
 
 
 async def consult(
-    stack: DemoStack, text: str, *, channel: str = CHANNEL, secret: str = SIGNING_SECRET
+    stack: DemoStack,
+    text: str,
+    *,
+    channel: str = CHANNEL,
+    secret: str = SIGNING_SECRET,
+    team: str = TEAM,
 ) -> SlackReply:
     async with aiohttp.ClientSession() as session:
         return await send_slash_command(
@@ -35,6 +41,7 @@ async def consult(
             secret,
             text=text,
             channel_id=channel,
+            team_id=team,
             response_url=stack.slack.new_response_url(),
         )
 
@@ -46,6 +53,7 @@ async def deliver(
     event_id: str | None = None,
     app: int = 0,
     retry_num: int | None = None,
+    team: str = TEAM,
 ) -> SlackReply:
     async with aiohttp.ClientSession() as session:
         return await send_event(
@@ -54,6 +62,7 @@ async def deliver(
             SIGNING_SECRET,
             event,
             event_id=event_id or new_event_id(),
+            team_id=team,
             retry_num=retry_num,
         )
 

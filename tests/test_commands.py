@@ -4,6 +4,7 @@ import pytest
 
 from handlers.commands import (
     MAX_QUESTION_CHARS,
+    BudgetRequest,
     CommandProblem,
     ConsultCommand,
     HelpRequest,
@@ -42,6 +43,12 @@ PROPOSAL = "Should we migrate our monolith to microservices?"
         ("help", HelpRequest()),
         ("  HELP ", HelpRequest()),
         ("help?", HelpRequest()),
+        # the channel's spend: the word alone; with more words it is a question
+        ("budget", BudgetRequest()),
+        (" Budget ", BudgetRequest()),
+        ("budget?", BudgetRequest()),
+        ("budget for Q3 infra?", ConsultCommand("budget for Q3 infra?", None)),
+        ("dual budget", ConsultCommand("budget", "dual")),
         # nothing to ask: the short usage
         ("", None),
         ("   ", None),

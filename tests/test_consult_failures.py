@@ -17,6 +17,7 @@ from conftest import LocalModelServer, running_katan
 from slack_cases import (
     LABELS,
     SESSIONS,
+    UNPACED,
     block_text,
     finished_thread,
     roomy_panel,
@@ -43,7 +44,9 @@ ONE_MISSING = "Synthesis · Medium: 2 of 3 independent answers agree; 2 of 3 ans
 
 @pytest_asyncio.fixture
 async def stack(redis_url: str) -> AsyncIterator[DemoStack]:
-    async with demo_stack(behaviors=dict(FAST), redis_url=redis_url) as running:
+    async with demo_stack(
+        behaviors=dict(FAST), redis_url=redis_url, slack_limits=UNPACED
+    ) as running:
         yield running
 
 
@@ -127,7 +130,7 @@ async def test_a_slow_or_stalled_model_says_so_and_keeps_what_it_said(
 ):
     behaviors = {**FAST, DEEP: deep}
     async with demo_stack(
-        behaviors=behaviors, redis_url=redis_url, panel_for=panel
+        behaviors=behaviors, redis_url=redis_url, panel_for=panel, slack_limits=UNPACED
     ) as stack:
         await slash_consult(stack, f"full {SESSIONS.question}")
         thread = await finished_thread(stack, TIMEOUT)
@@ -193,6 +196,7 @@ async def test_katan_failure_injection_through_the_real_app(
             behaviors={SYNTHESIS_MODEL: synth},
             redis_url=redis_url,
             panel_for=panel_for,
+            slack_limits=UNPACED,
         ) as stack:
             await slash_consult(stack, "full What is the capital of France?")
             thread = await finished_thread(stack, TIMEOUT)

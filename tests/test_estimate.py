@@ -4,10 +4,18 @@ import math
 
 import pytest
 
-from bot.consult import EscalationHint
-from bot.estimate import CostEstimate, CostPart, estimate_consult
+from bot.consult import ConsultRequest, EscalationHint, plan_consult
+from bot.estimate import (
+    Ceiling,
+    CostEstimate,
+    CostPart,
+    Unpriced,
+    consult_ceiling,
+    estimate_consult,
+)
+from bot.fanout import AnswerFinished
 from bot.llm import configured_litellm
-from bot.panel import parse_panel
+from bot.panel import SynthesisSpec, parse_panel
 from bot.prompts import panelist_messages, synthesis_messages
 from bot.slack.blocks import escalation_text
 
@@ -66,8 +74,10 @@ def panelist_micros(alias: str) -> int:
     return math.ceil(prompt * price_in + spec.max_tokens * price_out)
 
 
-def judge_micros(answer_room: int) -> int:
-    prompt = tokens("openai/quorum-est-judge", synthesis_messages(QUESTION, []))
+def judge_micros(answer_room: int, letters: str = "AB") -> int:
+    # the synthesis prompt with an empty answer under each letter in use
+    empty = synthesis_messages(QUESTION, [(letter, "") for letter in letters])
+    prompt = tokens("openai/quorum-est-judge", empty)
     return math.ceil((prompt + answer_room) * 0.5 + 300 * 2.0)
 
 
@@ -131,3 +141,64 @@ def test_the_hint_names_the_reaction_and_the_cost(estimate, reaction, text):
     hint = EscalationHint("the answers disagree", reaction, ["Ada", "Bo"], estimate)
 
     assert escalation_text(hint) == text
+
+
+# Ceilings: what a consult holds against its channel's cap before any call.
+
+
+def ceiling_of(tier, *, panel=PANEL, messages=None, reused=()):
+    request = ConsultRequest(QUESTION, tier, "U0ASKER", "T0", "C0")
+    plan = plan_consult(request, panel, messages=messages, reused=reused)
+    return consult_ceiling(QUESTION, plan.asked, plan.models, plan.synthesis_models)
+
+
+def test_a_ceiling_holds_each_model_asked_and_one_synthesis():
+    assert ceiling_of("dual") == Ceiling(
+        answers={"a": panelist_micros("a"), "b": panelist_micros("b")},
+        synthesis=judge_micros(100 + 200),
+    )
+    assert ceiling_of("single") == Ceiling(answers={"a": panelist_micros("a")})
+
+
+def test_an_escalation_holds_only_the_models_it_asks():
+    earlier = AnswerFinished("a", "Ada", "Kafka.", 50, 10, 90, 1.0)
+
+    ceiling = ceiling_of("dual", reused=[earlier])
+
+    # Bo alone is asked; the synthesis still reads both answers
+    assert ceiling == Ceiling(
+        answers={"b": panelist_micros("b")}, synthesis=judge_micros(100 + 200)
+    )
+
+
+def test_a_follow_up_is_held_at_its_own_longer_prompt():
+    history = [
+        {"role": "system", "content": "You are one of several consultants."},
+        {"role": "user", "content": "Earlier: " + "what about retention? " * 200},
+        {"role": "user", "content": QUESTION},
+    ]
+
+    ceiling = ceiling_of("single", messages={"a": history})
+
+    prompt = tokens("openai/quorum-est-a", history)
+    assert ceiling.answers == {"a": math.ceil(prompt * 1.0 + 100 * 4.0)}
+    assert ceiling.answers["a"] > panelist_micros("a")
+
+
+@pytest.mark.parametrize(
+    ("tier", "fallback", "unpriced"),
+    [
+        ("full", None, ["House"]),  # a panelist
+        ("dual", "house", ["House"]),  # the synthesis fallback may be called too
+        ("single", "house", []),  # one model: no synthesis, so no fallback
+    ],
+)
+def test_every_unpriced_model_a_consult_may_call_is_named(tier, fallback, unpriced):
+    panel = PANEL.model_copy(
+        update={"synthesis": SynthesisSpec(model="judge", fallback=fallback)}
+    )
+
+    ceiling = ceiling_of(tier, panel=panel)
+
+    names = [s.label for s in ceiling.models] if isinstance(ceiling, Unpriced) else []
+    assert names == unpriced

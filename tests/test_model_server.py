@@ -578,3 +578,19 @@ def test_demo_paces_keep_the_main_consult_short() -> None:
     assert answers[SWIFT] < answers[STEADY] < answers[DEEP]
     assert 2.5 <= answers[DEEP] / answers[SWIFT] <= 3.5
     assert answers[DEEP] + synthesis < 12
+
+
+async def test_held_requests_are_recorded_and_answered_only_once_released(
+    server: ModelServer,
+) -> None:
+    server.hold_requests()
+    asking = asyncio.create_task(
+        ask(server, SWIFT, panelist_messages(SESSIONS.question))
+    )
+    await asyncio.wait_for(server.wait_for_requests(1, SWIFT), 10)
+    assert not asking.done()
+
+    server.release_requests()
+    response = await asyncio.wait_for(asking, 10)
+
+    assert response.choices[0].message.content == SESSIONS.answers[SWIFT]

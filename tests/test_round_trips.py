@@ -1,4 +1,4 @@
-"""Redis round trips per Slack event, counted on the wire of a real server.
+"""Redis round trips per Slack event and per consult, on the wire of a real server.
 
 Each flow is the sequence of store calls a handler makes for one event. A
 round trip is one write of a request to the socket: a pipeline or a Lua script
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -18,9 +20,15 @@ from conftest import RedisSpace
 from memory_cases import first_turn
 from redis.asyncio import Connection, Redis
 
-from bot import dedupe, memory
+from bot import budget, dedupe, memory
+from bot.budget import BudgetSpec, ChannelDay, Hold, LedgerEntry
+from bot.consult import ConsultRequest, ConsultResult
+from bot.conversations import consult_in_thread
 from bot.memory import TranscriptLine, Turn, conversation_from_transcript
-from bot.store import Store
+from bot.sandbox.demo import demo_panel
+from bot.sandbox.model_server import Behavior, ModelServer, Pace
+from bot.sandbox.scripts import DEMO_BOOK
+from bot.store import THREAD_TTL, Store
 
 MENTION_TS = "1700000000.000900"
 FOLLOW_UP = Turn(question="And for 50k logins a second?", tier="dual", asker="U2")
@@ -155,3 +163,125 @@ async def test_round_trips_per_event(
     await flow(recorded, redis_space)
 
     assert wire.sent == expected
+
+
+# The budget: one Lua script to reserve, one to settle, per consult.
+
+LONG = timedelta(minutes=10)
+
+
+def _today(space: RedisSpace) -> ChannelDay:
+    day = budget.budget_day(datetime.now(UTC), ZoneInfo("UTC"))
+    return ChannelDay(space.team, space.channel, day)
+
+
+def _entry(charged: int) -> LedgerEntry:
+    return LedgerEntry(
+        at=datetime.now(UTC),
+        kind="consult",
+        tier="full",
+        question="Redis or PostgreSQL?",
+        charged_micros=charged,
+    )
+
+
+async def capped_consult(store: Store, space: RedisSpace) -> None:
+    """Reserve the ceiling, run, settle what it cost."""
+    hold = await budget.reserve_spend(
+        store, _today(space), micros=50_000, cap_micros=10**6, hold_ttl=LONG
+    )
+    assert isinstance(hold, Hold)
+    await budget.settle_spend(store, _today(space), _entry(31_000), hold=hold)
+
+
+async def refused_consult(store: Store, space: RedisSpace) -> None:
+    over = await budget.reserve_spend(
+        store, _today(space), micros=50_000, cap_micros=40_000, hold_ttl=LONG
+    )
+    assert not isinstance(over, Hold)
+
+
+async def uncapped_consult(store: Store, space: RedisSpace) -> None:
+    """No cap: nothing is held, what it cost is recorded."""
+    await budget.settle_spend(store, _today(space), _entry(31_000))
+
+
+async def consult_that_never_asked(store: Store, space: RedisSpace) -> None:
+    """Held, then the thread could not be opened: the hold is given back."""
+    hold = await budget.reserve_spend(
+        store, _today(space), micros=50_000, cap_micros=10**6, hold_ttl=LONG
+    )
+    assert isinstance(hold, Hold)
+    await budget.release_hold(store, hold)
+
+
+async def budget_request(store: Store, space: RedisSpace) -> None:
+    """`/consult budget`: the day, the holds' clock and the ledger at once."""
+    await budget.read_budget(store, _today(space))
+
+
+@pytest.mark.parametrize(
+    ("flow", "expected"),
+    [
+        (capped_consult, ["EVALSHA", "EVALSHA"]),
+        (refused_consult, ["EVALSHA"]),
+        (uncapped_consult, ["EVALSHA"]),
+        (consult_that_never_asked, ["EVALSHA", "HDEL"]),
+        (budget_request, ["HGETALL"]),  # a pipeline: HGETALL, LRANGE, TIME
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+async def test_round_trips_per_consult_for_its_budget(
+    wired: tuple[Store, Wire],
+    store: Store,
+    redis_space: RedisSpace,
+    flow: Flow,
+    expected: list[str],
+) -> None:
+    recorded, wire = wired
+    await capped_consult(store, redis_space)  # the scripts are cached, as usual
+
+    await flow(recorded, redis_space)
+
+    assert wire.sent == expected
+
+
+class _Quiet:
+    """A `ConsultThread` that shows nothing and says the thread is this one."""
+
+    async def open(self, request, models, *, stances=None) -> str:
+        return MENTION_TS
+
+    async def show(self, event) -> None:
+        pass
+
+    async def close(self, result) -> None:
+        pass
+
+
+async def test_a_whole_capped_consult_costs_three_round_trips(
+    wired: tuple[Store, Wire], store: Store, redis_space: RedisSpace
+) -> None:
+    """Through the core, as a handler calls it: hold, settle, remember."""
+    recorded, wire = wired
+    instant = Behavior(Pace(ttft_s=0.0, tokens_per_s=1_000_000))
+    request = ConsultRequest(
+        DEMO_BOOK["sessions"].question,
+        "full",
+        "U0ASKER",
+        redis_space.team,
+        redis_space.channel,
+    )
+    async with ModelServer(DEMO_BOOK, default=instant) as models:
+        panel = demo_panel(models.base_url).model_copy(
+            update={"budget": BudgetSpec(daily_cap_usd=1)}
+        )
+        warm = await consult_in_thread(request, panel, _Quiet(), store, ttl=THREAD_TTL)
+        wire.sent.clear()
+
+        result = await consult_in_thread(
+            request, panel, _Quiet(), recorded, ttl=THREAD_TTL
+        )
+
+    assert isinstance(warm, ConsultResult) and isinstance(result, ConsultResult)
+    assert wire.sent == ["EVALSHA", "EVALSHA", "EVALSHA"]  # reserve, settle, save

@@ -14,6 +14,7 @@ from slack_cases import (
     CHANNEL,
     LABELS,
     SESSIONS,
+    UNPACED,
     block_text,
     finished_thread,
     roomy_panel,
@@ -74,7 +75,10 @@ async def test_a_15000_character_answer_with_code_arrives_in_full(redis_url):
     text = long_answer("Swift", 15_000)
     behaviors = {SWIFT: Behavior(Pace(0.05, 2000), reply=text)}
     async with demo_stack(
-        behaviors=behaviors, redis_url=redis_url, panel_for=roomy_panel()
+        behaviors=behaviors,
+        redis_url=redis_url,
+        panel_for=roomy_panel(),
+        slack_limits=UNPACED,
     ) as stack:
         await slash_consult(stack, f"single {SESSIONS.question}")
         thread = await finished_thread(stack, TIMEOUT)
@@ -95,7 +99,10 @@ async def test_a_long_synthesis_continues_cleanly_in_further_messages(redis_url)
         SYNTHESIS_MODEL: Behavior(Pace(0.01, 8000), reply=reply),
     }
     async with demo_stack(
-        behaviors=behaviors, redis_url=redis_url, panel_for=roomy_panel()
+        behaviors=behaviors,
+        redis_url=redis_url,
+        panel_for=roomy_panel(),
+        slack_limits=UNPACED,
     ) as stack:
         await slash_consult(stack, f"full {SESSIONS.question}")
         thread = await finished_thread(stack, TIMEOUT)
@@ -216,7 +223,9 @@ async def test_a_thread_deleted_mid_answer_stops_the_consult_quietly(redis_url):
 async def test_a_19000_character_question_reaches_the_model_whole(redis_url):
     question = SESSIONS.question + " Context: " + ("x < y && y > z; " * 1185).strip()
     assert 19_000 < len(question) <= 20_000
-    async with demo_stack(behaviors={}, redis_url=redis_url) as stack:
+    async with demo_stack(
+        behaviors={}, redis_url=redis_url, slack_limits=UNPACED
+    ) as stack:
         await slash_consult(stack, f"single {escape_mrkdwn(question)}")
         thread = await finished_thread(stack, TIMEOUT)
 

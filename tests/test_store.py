@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import pytest
 from redis import exceptions as redis_errors
@@ -11,8 +12,10 @@ from redis.crc import key_slot
 from bot.errors import ConfigError, StoreUnavailable, store_error
 from bot.store import (
     ThreadRef,
+    budget_key,
     escalation_key,
     event_key,
+    ledger_key,
     message_key,
     open_store,
     redacted_url,
@@ -20,6 +23,7 @@ from bot.store import (
 )
 
 THREAD = ThreadRef(team="T123", channel="C456", thread_ts="1700000000.000100")
+DAY = date(2025, 3, 9)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +36,8 @@ THREAD = ThreadRef(team="T123", channel="C456", thread_ts="1700000000.000100")
             "quorum:{T123:C456}:escalation:1700000000.000100:2",
         ),
         (thread_key(THREAD), "quorum:{T123:C456}:thread:1700000000.000100"),
+        (budget_key("T123", "C456", DAY), "quorum:{T123:C456}:budget:2025-03-09"),
+        (ledger_key("T123", "C456"), "quorum:{T123:C456}:ledger"),
     ],
 )
 def test_keys_have_their_documented_shape(key: str, expected: str) -> None:
@@ -44,6 +50,8 @@ def test_one_channels_keys_share_a_cluster_slot() -> None:
         escalation_key(THREAD, 0),
         thread_key(THREAD),
         thread_key(THREAD.model_copy(update={"thread_ts": "1800000000.000200"})),
+        budget_key("T123", "C456", DAY),
+        ledger_key("T123", "C456"),
     ]
     assert len({key_slot(key.encode()) for key in keys}) == 1
     other_channel = message_key("T123", "C457", "1.2")

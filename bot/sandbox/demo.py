@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.budget import BudgetSpec
 from bot.panel import Panel, TierName, load_panel, parse_panel
 from bot.sandbox.model_server import Behavior, ModelServer
 from bot.sandbox.printer import render_thread
@@ -94,14 +95,16 @@ async def demo_stack(
     apps: int = 1,
     slack_limits: SlackLimits | None = None,
     panel_for: Callable[[str], Panel] | None = None,
+    budget: BudgetSpec | None = None,
 ) -> AsyncIterator[DemoStack]:
     """Start the sandbox Slack, the model server and the app; stop them after.
 
     Without a panel, the demo panel is served by the scripted model server.
     `slack` is a sandbox not yet started. `apps` > 1 runs that many instances
-    of the app, as separate processes would, sharing one Redis.
-    `slack_limits` are the rate limits the app keeps to (default: Slack's).
-    `panel_for` builds the panel from the model server's base URL.
+    of the app, as separate processes would, sharing one Redis. `budget`
+    replaces the panel's `[budget]` table. `slack_limits` are the rate limits
+    the app keeps to (default: Slack's). `panel_for` builds the panel from the
+    model server's base URL.
     """
     behaviors = DEMO_BEHAVIORS if behaviors is None else behaviors
     async with (
@@ -110,6 +113,8 @@ async def demo_stack(
         AsyncExitStack() as running,
     ):
         panel = panel or (panel_for or demo_panel)(models.base_url)
+        if budget is not None:
+            panel = panel.model_copy(update={"budget": budget})
         settings = Settings(
             slack_bot_token=SecretStr(slack.token),
             slack_signing_secret=SecretStr(SIGNING_SECRET),

@@ -186,6 +186,8 @@ class ModelServer:
         self._port: int | None = None
         self._stopping = asyncio.Event()
         self._arrivals = asyncio.Condition()
+        self._gate = asyncio.Event()
+        self._gate.set()
 
     async def __aenter__(self) -> ModelServer:
         await self.start()
@@ -213,6 +215,7 @@ class ModelServer:
         if self._runner is None:
             return
         self._stopping.set()
+        self._gate.set()
         await self._runner.cleanup()
         self._runner = None
 
@@ -232,6 +235,13 @@ class ModelServer:
         """
         async with self._arrivals:
             await self._arrivals.wait_for(lambda: self.request_count(model) >= count)
+
+    def hold_requests(self) -> None:
+        """Record each request as it arrives but answer none until released."""
+        self._gate.clear()
+
+    def release_requests(self) -> None:
+        self._gate.set()
 
     def set_behavior(self, model: str, behavior: Behavior) -> None:
         self._behaviors[model] = behavior
@@ -256,6 +266,7 @@ class ModelServer:
         except (ValueError, _BadRequest) as exc:
             return _error_response(400, f"invalid request: {exc}")
         await self._record(recorded)
+        await self._gate.wait()
 
         behavior = self.behavior_for(recorded.model)
         if self._fails(recorded.model, behavior):

@@ -44,6 +44,8 @@ The single tier posts the answer with no synthesis.
 `/consult debate: &lt;proposal&gt;`: each model argues an assigned stance (for, \
 against, neutral); the synthesis says when the proposal is worth it, when to \
 avoid it, and any middle path.
+`/consult budget`: what this channel has spent today, its daily cap and \
+the last consults, only to you.
 `/consult help`: this message.
 In a thread, the same words work after a mention: `@Quorum full …`, \
 `@Quorum debate: …`.
@@ -171,7 +173,17 @@ def failure_blocks(failure: AnswerFailed, stance: Stance | None = None) -> list[
 def format_cost(micros: int | None) -> str:
     if micros is None:
         return "cost unknown"
-    return f"${micros / 1e6:.4f}"
+    return format_usd(micros)
+
+
+def format_usd(micros: int) -> str:
+    """Exact to the micro-dollar, at least two decimals: $0.0006, $1.50, $0.015391.
+
+    Exact, so the costs shown in a thread add up to the total shown.
+    """
+    dollars, rest = divmod(micros, 1_000_000)
+    cents = f"{rest:06d}".rstrip("0").ljust(2, "0")
+    return f"${dollars:,}.{cents}"
 
 
 def synthesis_blocks(result: ConsultResult) -> list[Block]:
@@ -369,7 +381,10 @@ def footer_text(result: ConsultResult) -> str:
     asked = ", ".join(safe_mrkdwn(spec.label) for spec in result.models)
     bits = [f"Panel: {asked}"]
     if isinstance(result.synthesis, Synthesis):
-        bits.append(f"synthesis by {safe_mrkdwn(result.synthesis.model_label)}")
+        judge = safe_mrkdwn(result.synthesis.model_label)
+        bits.append(
+            f"synthesis by {judge} ({format_cost(result.synthesis.cost_micros)})"
+        )
     for failure in result.failures:
         reason = safe_mrkdwn(failure.reason)
         bits.append(f":warning: {safe_mrkdwn(failure.label)} failed ({reason})")
