@@ -6,6 +6,7 @@ enforces the limits) and litellm's real client against the model server."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 
@@ -150,7 +151,7 @@ SCHEDULERS = {
 async def test_three_long_answers_and_a_synthesis_under_tight_limits(
     scheduler, redis_url, record_property
 ):
-    answers = {model: long_answer(label, 9_000) for model, label in LABELS.items()}
+    answers = {model: long_answer(label, 6_000) for model, label in LABELS.items()}
     behaviors = {
         SWIFT: Behavior(Pace(0.1, 700), reply=answers[SWIFT]),
         STEADY: Behavior(Pace(0.1, 600), reply=answers[STEADY]),
@@ -239,17 +240,28 @@ async def test_a_19000_character_question_reaches_the_model_whole(redis_url):
 
 
 async def test_two_consults_in_one_channel_share_its_scheduler(redis_url):
-    answers = {model: long_answer(label, 3_000) for model, label in LABELS.items()}
+    answers = {model: long_answer(label, 2_000) for model, label in LABELS.items()}
     behaviors = {
         model: Behavior(Pace(0.1, 800), reply=text) for model, text in answers.items()
     }
     behaviors[SYNTHESIS_MODEL] = SYNTH
+    # the tight limits at twice the pace, and a scheduler that keeps to them
+    twice = {
+        method: Limit(limit.calls * 2, limit.per_s, limit.per_channel)
+        for method, limit in TIGHT.items()
+    }
+    keeps = SCHEDULERS["knows-the-limits"]
+    keeps = dataclasses.replace(
+        keeps,
+        posts_per_s=keeps.posts_per_s * 2,
+        updates_per_min=keeps.updates_per_min * 2,
+    )
     async with demo_stack(
         behaviors=behaviors,
-        slack=SlackSandbox(rate_limits=TIGHT),
+        slack=SlackSandbox(rate_limits=twice),
         redis_url=redis_url,
         panel_for=roomy_panel(),
-        slack_limits=SCHEDULERS["knows-the-limits"],
+        slack_limits=keeps,
     ) as stack:
         await asyncio.gather(
             slash_consult(stack, f"full {SESSIONS.question}"),
