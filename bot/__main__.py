@@ -79,7 +79,9 @@ async def _run_app(settings: Settings, panel: Panel, *, http: bool, port: int) -
     try:
         app = build_app(settings, panel, store)
         if http:
-            await serve_http(app, port)
+            await serve_http(
+                app, store, panel, port, metrics_enabled=settings.quorum_metrics
+            )
         else:
             token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
             await serve_socket_mode(app, token)

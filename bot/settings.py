@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     quorum_thread_ttl_days: int = Field(default=7, ge=1, le=365)
     port: int = Field(default=3000, ge=1, le=65535)
     quorum_config: Path = Path("quorum.toml")
+    quorum_metrics: bool = False  # serve Prometheus metrics at /metrics
 
     @field_validator(
         "slack_bot_token",

@@ -153,6 +153,11 @@ class Store:
             return "embedded in-process store (nothing persists)"
         return f"Redis at {redacted_url(self.url or '')}"
 
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless Redis answers."""
+        with store_errors():
+            await self.redis.ping()
+
     async def aclose(self) -> None:
         await self.redis.aclose()
 

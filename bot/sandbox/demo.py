@@ -140,7 +140,7 @@ async def _serving(
     """One instance of the app on a free loopback port; yields its events URL."""
     store = await open_store(settings.redis_url, local_url=local_redis_url)
     app = build_app(settings, panel, store, slack_limits=slack_limits)
-    runner = web.AppRunner(http_app(app))
+    runner = web.AppRunner(http_app(app, store, panel, metrics_enabled=True))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -14,8 +15,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.dedupe import claim_event
-from bot.errors import ConfigError
+from bot.errors import ConfigError, QuorumError
 from bot.panel import Panel
 from bot.settings import Settings
 from bot.slack.rate_limits import RetryOutsideScheduler, SlackLimits
@@ -89,19 +91,41 @@ def _once_per_event(store: Store) -> Callable[..., Awaitable[BoltResponse | None
     return once
 
 
-def http_app(app: AsyncApp) -> web.Application:
-    """The aiohttp application: Slack's endpoint plus a health check."""
+def http_app(
+    app: AsyncApp, store: Store, panel: Panel, *, metrics_enabled: bool = False
+) -> web.Application:
+    """The aiohttp application: Slack's endpoint, a health check, and metrics."""
     web_app = app.web_app(path=EVENTS_PATH)
-    web_app.router.add_get("/healthz", _healthz)
+    web_app.router.add_get("/healthz", partial(_healthz, store, panel))
+    if metrics_enabled:
+        web_app.router.add_get("/metrics", _metrics)
     return web_app
 
 
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+async def _healthz(store: Store, panel: Panel, _request: web.Request) -> web.Response:
+    """200 when Redis answers; 503 with the reason when it does not."""
+    body = {
+        "panel": panel.source,
+        "models": len(panel.models),
+        "redis": "embedded" if store.embedded else "ok",
+    }
+    try:
+        await store.ping()
+    except QuorumError as exc:
+        return web.json_response({**body, "ok": False, "redis": str(exc)}, status=503)
+    return web.json_response({**body, "ok": True})
 
 
-async def serve_http(app: AsyncApp, port: int) -> None:
-    runner = web.AppRunner(http_app(app))
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(
+        body=metrics.exposition(), content_type="text/plain", charset="utf-8"
+    )
+
+
+async def serve_http(
+    app: AsyncApp, store: Store, panel: Panel, port: int, *, metrics_enabled: bool
+) -> None:
+    runner = web.AppRunner(http_app(app, store, panel, metrics_enabled=metrics_enabled))
     await runner.setup()
     site = web.TCPSite(runner, "0.0.0.0", port)
     await site.start()

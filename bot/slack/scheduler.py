@@ -40,6 +40,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.errors import SlackWriteError, ThreadUnavailable, slack_thread_error
 from bot.slack.rate_limits import SlackLimits, TokenBucket, retry_after_s
 
@@ -249,6 +250,8 @@ class ChannelScheduler:
             retry_after = retry_after_s(getattr(response, "headers", None) or {})
             bucket.pause(self._clock(), retry_after)
             self.stats.rate_limited += 1
+            method = "chat.update" if isinstance(job, _Edit) else "chat.postMessage"
+            metrics.SLACK_RATE_LIMITED.labels(method).inc()
             logger.info(
                 "slack rate limited channel=%s retry_after_s=%.0f",
                 self.channel,
