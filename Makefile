@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/consult_wall.py
 	$(BIN)/python bench/slack_limits.py
+	$(BIN)/python bench/benchmarks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
