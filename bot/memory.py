@@ -27,7 +27,7 @@ from bot.consult import ConsultResult
 from bot.fanout import AnswerFailed, AnswerFinished
 from bot.panel import TierName
 from bot.store import THREAD_TTL, Store, ThreadRef, store_errors, thread_key
-from bot.synthesis import Synthesis, SynthesisOutcome, name_letters
+from bot.synthesis import DebateReport, Synthesis, SynthesisOutcome, name_letters
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +241,8 @@ def stored_synthesis(
     labels = {answer.alias: answer.label for answer in answers}
     names = {letter: labels[alias] for letter, alias in synthesis.letters.items()}
     report = synthesis.report
+    if isinstance(report, DebateReport):
+        return _stored_debate(report, names, confidence)
     verdicts = [
         f"{group.verdict} ({', '.join(names[letter] for letter in group.answers)})"
         for group in report.verdict_groups
@@ -258,6 +260,24 @@ def stored_synthesis(
     lines += [
         f"{names[u.answer]} was unsure: {u.reason}" for u in report.uncertain_answers
     ]
+    lines.append(f"Recommended next step: {report.recommended_action}")
+    return StoredSynthesis(
+        verdicts=verdicts,
+        summary=name_letters("\n".join(lines), names),
+        confidence=str(confidence) if confidence else None,
+    )
+
+
+def _stored_debate(
+    report: DebateReport, names: dict[str, str], confidence: Confidence | None
+) -> StoredSynthesis:
+    verdicts = [
+        f"{side.stance}: {side.case} ({names[side.answer]})" for side in report.sides
+    ]
+    lines = [f"Worth it if: {point}" for point in report.worth_it_if]
+    lines += [f"Avoid if: {point}" for point in report.avoid_if]
+    if report.middle_path:
+        lines.append(f"A middle path: {report.middle_path}")
     lines.append(f"Recommended next step: {report.recommended_action}")
     return StoredSynthesis(
         verdicts=verdicts,

@@ -368,6 +368,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_redis(redis_url: str) -> Iterator[None]:
+    """Every app a test starts (subprocesses too) uses the tests' Redis, never
+    a developer's Redis on the default port."""
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = redis_url
+    yield
+    if previous is None:
+        os.environ.pop("REDIS_URL", None)
+    else:
+        os.environ["REDIS_URL"] = previous
+
+
 @pytest.fixture
 def dead_redis_url() -> str:
     """A loopback URL where nothing listens (a port just freed)."""

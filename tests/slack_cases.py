@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
+from slackkit import block_text
 
 from bot.panel import ConsultLimits, Panel
 from bot.sandbox.demo import SIGNING_SECRET, DemoStack, demo_panel
@@ -19,6 +20,8 @@ from bot.sandbox.slack_api import SandboxMessage
 from bot.sandbox.slack_client import SlackReply, send_slash_command
 from bot.slack.rate_limits import SlackLimits
 from bot.slack.writer import DONE_EVENT
+
+__all__ = ["block_text"]  # shared with the other end-to-end tests, from slackkit
 
 SESSIONS = DEMO_BOOK["sessions"]
 # For tests whose subject is not pacing: the app writes as fast as it likes.
@@ -83,17 +86,6 @@ async def finished_thread(stack: DemoStack, timeout: float) -> list[SandboxMessa
         what="the consult to finish",
     )
     return stack.slack.thread(root.channel, root.ts)
-
-
-def block_text(message: SandboxMessage) -> str:
-    parts = []
-    for block in message.blocks or []:
-        if "text" in block:
-            text = block["text"]
-            parts.append(text if isinstance(text, str) else text["text"])
-        for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
-    return "\n".join(parts)
 
 
 def status_of(message: SandboxMessage) -> str:

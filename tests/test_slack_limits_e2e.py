@@ -236,6 +236,13 @@ async def test_a_19000_character_question_reaches_the_model_whole(redis_url):
     assert escape_mrkdwn(question[:1000]) in root
     assert re.search(r" … \(1[78],\d{3} more characters\)", root)
     assert all(len(b["text"]["text"]) <= 3000 for b in thread[0].blocks if "text" in b)
+    # nothing is lost: the whole question follows the root, in parts
+    parts = [m for m in thread[1:] if m.text == "The whole question"]
+    assert len(parts) > 1
+    shown = "".join(
+        b["text"] for m in parts for b in m.blocks if b["type"] == "markdown"
+    )
+    assert "".join(shown.split()) == "".join(question.split())
     assert_within_limits(stack.slack)
 
 

@@ -270,3 +270,24 @@ async def test_without_redis_the_embedded_store_runs_and_warns_once(
     warnings = [r for r in caplog.records if r.name == "bot.store"]
     assert len(warnings) == 1
     assert "Nothing persists" in warnings[0].getMessage()
+
+
+async def test_a_debate_is_remembered_for_follow_ups(stack, redis_url, caplog):
+    caplog.set_level(logging.ERROR)
+    proposal = "Should we migrate our monolith to microservices?"
+
+    await consult(stack, f"debate: {proposal}")
+    (root,) = await consults_done(stack, 1)
+
+    store = await open_store(redis_url)
+    ref = ThreadRef(team="T0DEMO", channel=CHANNEL, thread_ts=root.ts)
+    conversation = await memory.load(store, ref)
+    await store.aclose()
+    synthesis = conversation.turns[0].synthesis
+    assert sorted(v.split(":")[0] for v in synthesis.verdicts) == [
+        "against",
+        "for",
+        "neutral",
+    ]
+    assert "Worth it if:" in synthesis.summary
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -121,6 +121,15 @@ def _quote(text: str) -> str:
     return safe_mrkdwn(text).replace("\n", "\n>")
 
 
+def question_part_blocks(part: str, number: int, parts: int) -> list[Block]:
+    """Part of a question too long to quote in full in the root message."""
+    counter = f" (part {number} of {parts})" if parts > 1 else ""
+    return [
+        _context(f"*The whole question*{counter}"),
+        {"type": "markdown", "text": neutralize_mentions(part)},
+    ]
+
+
 def answer_blocks(
     label: str,
     body: str,

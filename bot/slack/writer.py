@@ -83,7 +83,22 @@ class SlackThread:
         )
         self.root_ts = self.thread_ts or response["ts"]
         self._root_message_ts = response["ts"]
+        if len(request.question) > ROOT_QUESTION_CHARS:
+            await self._post_whole_question(request.question)
         return self.root_ts
+
+    async def _post_whole_question(self, question: str) -> None:
+        """A question too long for the root goes into the thread in full."""
+        parts = split_message(question)
+        for number, part in enumerate(parts, 1):
+            payload = {
+                "text": "The whole question",
+                "blocks": blocks.question_part_blocks(part, number, len(parts)),
+                "thread_ts": self.root_ts,
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
+            await self.post(lambda payload=payload: payload)
 
     async def show(self, event: PanelEvent) -> None:
         if self.gone:
