@@ -76,7 +76,14 @@ def rate_confidence(
 
 
 def _uncertain_basis(uncertain: dict[str, str]) -> str:
-    parts = [f"{name} is unsure ({reason})" for name, reason in uncertain.items()]
+    """Who is unsure and why; answers unsure for the same reason share it."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in uncertain.items():
+        by_reason.setdefault(reason, []).append(name)
+    parts = [
+        f"{_join(names)} {'are' if len(names) > 1 else 'is'} unsure ({reason})"
+        for reason, names in by_reason.items()
+    ]
     return "; ".join(parts)
 
 

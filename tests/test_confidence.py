@@ -128,6 +128,14 @@ CASES = [
         V,
         "B is unsure (x); D is unsure (y)",
     ),
+    (
+        4,
+        [["A", "B", "C", "D"]],
+        {"A": "no data", "B": "x", "D": "no data"},
+        False,
+        V,
+        "A and D are unsure (no data); B is unsure (x)",
+    ),
     # five models
     (5, [["A", "B", "C", "D", "E"]], {}, False, H, "5 of 5 independent answers agree"),
     (
