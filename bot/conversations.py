@@ -11,6 +11,7 @@ Slack.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -25,10 +26,11 @@ from bot.consult import (
     run_consult,
 )
 from bot.dedupe import claim_escalation, release_escalation
+from bot.fanout import PanelEvent
 from bot.followup import QuestionTooLong, followup_messages
 from bot.memory import Conversation
 from bot.metering import Alternatives, MeteredThread, OverBudget, Tab, open_tab
-from bot.panel import Panel, TierName
+from bot.panel import ModelSpec, Panel, Stance, TierName
 from bot.store import Store, ThreadRef
 
 logger = logging.getLogger(__name__)
@@ -60,21 +62,23 @@ async def consult_in_thread(
     def alternatives(tier: TierName) -> ConsultPlan | None:
         return _alternative(request, panel, history, tier)
 
+    async def remember(result: ConsultResult) -> None:
+        ref = _ref(request, result.thread_ts)
+        if ref is None:
+            return  # the thread was never opened: nothing to remember
+        turn = memory.turn_from_result(result)
+        turn = turn.model_copy(update={"trimmed_turns": trimmed})
+        unsaved = [
+            t for t in (history.turns if history else []) if t.kind == "transcript"
+        ]
+        if history is not None and unsaved and not await memory.load(store, ref):
+            await memory.save_turns(store, ref, [*unsaved, turn], ttl=ttl)
+        else:
+            await memory.save_turn(store, ref, turn, ttl=ttl)
+
     notes = [_trim_note(trimmed)] if trimmed else []
-    outcome = await _metered(request, panel, thread, store, plan, notes, alternatives)
-    if not isinstance(outcome, ConsultResult):
-        return outcome
-    result = outcome
-    ref = _ref(request, result.thread_ts)
-    if ref is None:
-        return result  # the thread was never opened: nothing to remember
-    turn = memory.turn_from_result(result).model_copy(update={"trimmed_turns": trimmed})
-    unsaved = [t for t in (history.turns if history else []) if t.kind == "transcript"]
-    if history is not None and unsaved and not await memory.load(store, ref):
-        await memory.save_turns(store, ref, [*unsaved, turn], ttl=ttl)
-    else:
-        await memory.save_turn(store, ref, turn, ttl=ttl)
-    return result
+    remembering = _RememberFirst(thread, remember)
+    return await _metered(request, panel, remembering, store, plan, notes, alternatives)
 
 
 async def escalate(
@@ -117,17 +121,56 @@ async def escalate(
     earlier = Conversation(thread=ref, turns=conversation.turns[:index])
     messages, trimmed = _history_prompts(earlier, panel, missing, turn.question)
     plan = plan_consult(request, panel, messages=messages, reused=reused)
+
+    async def remember(result: ConsultResult) -> None:
+        new_turn = memory.turn_from_result(result)
+        new_answers = {a: s for a, s in new_turn.answers.items() if a in missing}
+        await memory.update_turn(
+            store,
+            ref,
+            index,
+            answers=new_answers,
+            synthesis=new_turn.synthesis,
+            ttl=ttl,
+        )
+
     notes = [_trim_note(trimmed)] if trimmed else []
-    outcome = await _metered(request, panel, thread, store, plan, notes, None)
+    remembering = _RememberFirst(thread, remember)
+    outcome = await _metered(request, panel, remembering, store, plan, notes, None)
     if not isinstance(outcome, ConsultResult):
         await release_escalation(store, ref, index)  # let a later reaction retry
-        return outcome
-    new_turn = memory.turn_from_result(outcome)
-    new_answers = {a: s for a, s in new_turn.answers.items() if a in missing}
-    await memory.update_turn(
-        store, ref, index, answers=new_answers, synthesis=new_turn.synthesis, ttl=ttl
-    )
     return outcome
+
+
+class _RememberFirst:
+    """A `ConsultThread` that saves the consult to memory before it shows as
+    done, so a follow-up or a reaction to the finished thread always finds it."""
+
+    def __init__(
+        self,
+        inner: ConsultThread,
+        remember: Callable[[ConsultResult], Awaitable[None]],
+    ) -> None:
+        self.inner = inner
+        self.remember = remember
+
+    async def open(
+        self,
+        request: ConsultRequest,
+        models: list[ModelSpec],
+        *,
+        stances: dict[str, Stance] | None = None,
+    ) -> str | None:
+        return await self.inner.open(request, models, stances=stances)
+
+    async def show(self, event: PanelEvent) -> None:
+        await self.inner.show(event)
+
+    async def close(self, result: ConsultResult) -> None:
+        try:
+            await self.remember(result)
+        finally:
+            await self.inner.close(result)
 
 
 async def _metered(
