@@ -247,24 +247,12 @@ def _report_blocks(
         ),
         (
             "Only one of them saw",
-            [
-                f"{names[u.answer]}: {_named(u.insight, names)}"
-                for u in report.unique_insights
-            ],
-        ),
-        (
-            "Unsure",
-            [
-                f"{names[u.answer]}: {_named(u.reason, names)}"
-                for u in report.uncertain_answers
-            ],
+            _credited(names, [(u.answer, u.insight) for u in report.unique_insights]),
         ),
     ]
     for title, items in sections:
         blocks += _list_section(title, items)
-    action = _named(report.recommended_action, names)
-    blocks.append(_section(f"*Recommended next step*\n{action}"))
-    return blocks
+    return blocks + _closing(report, names)
 
 
 def _verdicts(report: SynthesisReport, names: dict[str, str]) -> list[str]:
@@ -284,8 +272,8 @@ def _verdicts(report: SynthesisReport, names: dict[str, str]) -> list[str]:
     lines = []
     for group in sorted(groups, key=lambda g: -len(g.answers)):
         holders = " and ".join(names[letter] for letter in group.answers)
-        minority = " (minority view)" if len(group.answers) < largest else ""
-        lines.append(f"{holders}{minority}: {_named(group.verdict, names)}")
+        note = " (minority view)" if len(group.answers) < largest else ""
+        lines.append(f"{holders}{note}: {_named(group.verdict, names)}")
     return lines
 
 
@@ -312,28 +300,32 @@ def _debate_blocks(
     sections = [
         (
             "Fatal flaws raised",
-            [f"{names[f.answer]}: {_named(f.flaw, names)}" for f in report.fatal_flaws],
+            _credited(names, [(f.answer, f.flaw) for f in report.fatal_flaws]),
         ),
         (
             "Granted against its own stance",
-            [
-                f"{names[c.answer]}: {_named(c.point, names)}"
-                for c in report.concessions
-            ],
-        ),
-        (
-            "Unsure",
-            [
-                f"{names[u.answer]}: {_named(u.reason, names)}"
-                for u in report.uncertain_answers
-            ],
+            _credited(names, [(c.answer, c.point) for c in report.concessions]),
         ),
     ]
     for title, items in sections:
         blocks += _list_section(title, items)
+    return blocks + _closing(report, names)
+
+
+def _credited(names: dict[str, str], points: list[tuple[str, str]]) -> list[str]:
+    """Points each raised by one answer, as "Label: point"."""
+    return [f"{names[letter]}: {_named(point, names)}" for letter, point in points]
+
+
+def _closing(
+    report: SynthesisReport | DebateReport, names: dict[str, str]
+) -> list[Block]:
+    """What both kinds of synthesis end with: who was unsure, and what to do."""
+    unsure = _credited(names, [(u.answer, u.reason) for u in report.uncertain_answers])
     action = _named(report.recommended_action, names)
-    blocks.append(_section(f"*Recommended next step*\n{action}"))
-    return blocks
+    return _list_section("Unsure", unsure) + [
+        _section(f"*Recommended next step*\n{action}")
+    ]
 
 
 def escalation_text(hint: EscalationHint) -> str:
