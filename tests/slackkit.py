@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -65,6 +66,16 @@ async def deliver(
             team_id=team,
             retry_num=retry_num,
         )
+
+
+async def deliver_to_both(stack: DemoStack, event: dict[str, Any]) -> None:
+    """One delivery sent to two app instances at once, and a retry to the second."""
+    event_id = new_event_id()
+    await asyncio.gather(
+        deliver(stack, event, event_id=event_id, app=0),
+        deliver(stack, event, event_id=event_id, app=1),
+        deliver(stack, event, event_id=event_id, app=1, retry_num=1),
+    )
 
 
 def new_event_id() -> str:

@@ -14,6 +14,7 @@ from slackkit import (
     consult,
     consults_done,
     deliver,
+    deliver_to_both,
     is_done,
     mention,
     new_event_id,
@@ -68,13 +69,8 @@ async def test_two_app_instances_on_one_redis_run_one_consult(two_apps):
     stack = two_apps
     asked = stack.slack.post_user_message(CHANNEL, f"<@UQUORUM> {SESSIONS.question}")
     event = mention(f"full {SESSIONS.question}", asked.ts)
-    event_id = new_event_id()
 
-    await asyncio.gather(
-        deliver(stack, event, event_id=event_id, app=0),
-        deliver(stack, event, event_id=event_id, app=1),
-        deliver(stack, event, event_id=event_id, app=1, retry_num=1),
-    )
+    await deliver_to_both(stack, event)
     await consults_done(stack, 1)
 
     assert stack.models.request_count() == ONE_FULL_CONSULT

@@ -18,8 +18,8 @@ from slackkit import (
     FAST,
     consults_done,
     deliver,
+    deliver_to_both,
     mention,
-    new_event_id,
     reaction,
 )
 
@@ -110,14 +110,9 @@ async def test_two_processes_share_dedupe_memory_and_escalation(two_processes):
     stack = two_processes
     asked = stack.slack.post_user_message(CHANNEL, f"<@UQUORUM> {SESSIONS.question}")
     event = mention(f"dual {SESSIONS.question}", asked.ts)
-    event_id = new_event_id()
 
     # the same delivery reaches both processes, and one of them twice
-    await asyncio.gather(
-        deliver(stack, event, event_id=event_id, app=0),
-        deliver(stack, event, event_id=event_id, app=1),
-        deliver(stack, event, event_id=event_id, app=1, retry_num=1),
-    )
+    await deliver_to_both(stack, event)
     await consults_done(stack, 1)
     assert stack.models.request_count() == 3  # two panelists and the synthesis
 
